@@ -1,0 +1,72 @@
+"""The species catalogue shipped in ``resources/species.json`` (facts and first-aid text, offline)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from . import paths
+
+VENOM_STATUSES = ("yes", "mild", "no")
+
+
+@dataclass(frozen=True)
+class SpeciesInfo:
+    slug: str
+    scientific_name: str
+    common_names: tuple[str, ...]
+    venomous: str  # "yes" | "mild" | "no"
+    medical_significance: str
+    first_aid: str
+    region: str = ""
+
+    @property
+    def common_name(self) -> str:
+        return self.common_names[0] if self.common_names else self.scientific_name
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    species: dict[str, SpeciesInfo]
+    first_aid_venomous: tuple[str, ...]
+    first_aid_harmless: tuple[str, ...]
+    disclaimer: str
+
+    def get(self, slug: str) -> SpeciesInfo:
+        """The entry for ``slug``; an unknown slug gets a cautious placeholder rather than a crash."""
+        info = self.species.get(slug)
+        if info is None:
+            name = slug.replace("-", " ").replace("_", " ").capitalize()
+            info = SpeciesInfo(slug, name, (name,), "yes", "No catalogue entry: treat as dangerous.", "")
+        return info
+
+
+def load_catalogue(path: Path | str | None = None) -> Catalogue:
+    path = Path(path) if path is not None else paths.resources_dir() / "species.json"
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    species = {}
+    for entry in data["species"]:
+        if entry["venomous"] not in VENOM_STATUSES:
+            raise ValueError(f"{path}: venomous must be one of {VENOM_STATUSES}, got {entry['venomous']!r}")
+        species[entry["slug"]] = SpeciesInfo(
+            slug=entry["slug"],
+            scientific_name=entry["scientific_name"],
+            common_names=tuple(entry["common_names"]),
+            venomous=entry["venomous"],
+            medical_significance=entry["medical_significance"],
+            first_aid=entry.get("first_aid", ""),
+            region=entry.get("region", ""),
+        )
+    return Catalogue(
+        species=species,
+        first_aid_venomous=tuple(data["first_aid"]["venomous"]),
+        first_aid_harmless=tuple(data["first_aid"]["harmless"]),
+        disclaimer=data["disclaimer"],
+    )
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    return load_catalogue()

@@ -1,0 +1,50 @@
+"""Where bundled files live (source checkout or frozen app) and where user files go."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_NAME = "SnakeID"
+APP_AUTHOR = "SnakeID"
+
+
+def install_root() -> Path:
+    """Folder holding ``weights/`` and ``resources/``: the checkout, or PyInstaller's bundle dir."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root)
+    return Path(__file__).resolve().parent.parent
+
+
+def weights_dir() -> Path:
+    override = os.environ.get("SNAKEID_WEIGHTS_DIR")
+    return Path(override) if override else install_root() / "weights"
+
+
+def resources_dir() -> Path:
+    return install_root() / "resources"
+
+
+def _dirs():
+    # Imported lazily: platformdirs is only needed when something is written.
+    from platformdirs import PlatformDirs
+
+    return PlatformDirs(APP_NAME, APP_AUTHOR)
+
+
+def user_config_dir() -> Path:
+    return Path(_dirs().user_config_dir)
+
+
+def user_cache_dir() -> Path:
+    return Path(_dirs().user_cache_dir)
+
+
+def user_log_dir() -> Path:
+    return Path(_dirs().user_log_dir)
+
+
+def user_data_dir() -> Path:
+    return Path(_dirs().user_data_dir)

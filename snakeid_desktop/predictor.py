@@ -1,0 +1,125 @@
+"""Turns images into verdicts: batched forward passes, calibration, thresholds, risk flag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .bundle import NOT_SNAKE, ModelBundle, Thresholds, load_bundle
+from .catalogue import Catalogue, default_catalogue
+from .errors import ImageLoadError
+from .imageload import load_image
+from .preprocess import stack_batch
+from .results import Candidate, FileResult, Prediction
+from .runtime import configure_torch
+
+DEFAULT_TOP_K = 3
+
+
+def is_venomous(status: str) -> bool:
+    """Mildly venomous counts: the risk flag errs towards caution."""
+    return status in ("yes", "mild")
+
+
+def decide(
+    probabilities: torch.Tensor,
+    classes: Sequence[str],
+    catalogue: Catalogue,
+    thresholds: Thresholds,
+    top_k: int = DEFAULT_TOP_K,
+) -> Prediction:
+    """Verdict for one calibrated probability vector over ``classes``."""
+    probs = probabilities.tolist()
+    not_snake_p = probs[classes.index(NOT_SNAKE)] if NOT_SNAKE in classes else 0.0
+    ranked = sorted(
+        ((p, c) for p, c in zip(probs, classes) if c != NOT_SNAKE), key=lambda pc: pc[0], reverse=True
+    )
+    top = []
+    for p, slug in ranked[: max(1, top_k)]:
+        info = catalogue.get(slug)
+        top.append(Candidate(slug, info.scientific_name, info.common_name, round(float(p), 6), info.venomous))
+    if not_snake_p >= thresholds.not_snake:
+        verdict = "not_snake"
+    elif top and top[0].probability >= thresholds.species:
+        verdict = "species"
+    else:
+        verdict = "unsure"
+    risk = any(is_venomous(c.venomous) and c.probability >= thresholds.risk for c in top)
+    return Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=round(float(not_snake_p), 6))
+
+
+class Predictor:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        catalogue: Catalogue | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        num_threads: int | None = None,
+    ):
+        configure_torch(num_threads)
+        self.bundle = bundle
+        self.catalogue = catalogue or default_catalogue()
+        self.top_k = top_k
+        # channels_last suits MobileNetV2's depthwise convs on CPU (measured ~1.5x here).
+        self.model = bundle.model.eval().to(memory_format=torch.channels_last)
+
+    @classmethod
+    def load(cls, weights_dir: Path | str | None = None, **kwargs) -> "Predictor":
+        return cls(load_bundle(weights_dir), **kwargs)
+
+    @property
+    def preprocessing(self):
+        return self.bundle.preprocessing
+
+    def warm_up(self) -> None:
+        size = self.preprocessing.input_size
+        self.predict_tensors(torch.zeros(1, 3, size, size))
+
+    @torch.inference_mode()
+    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        logits = self.model(batch.contiguous(memory_format=torch.channels_last))
+        return torch.softmax(logits.float() / self.bundle.temperature, dim=1)
+
+    def predict_tensors(self, batch: torch.Tensor, top_k: int | None = None) -> list[Prediction]:
+        probs = self.probabilities(batch)
+        k = top_k or self.top_k
+        return [decide(p, self.bundle.classes, self.catalogue, self.bundle.thresholds, k) for p in probs]
+
+    def predict_images(self, images: Sequence[Image.Image], top_k: int | None = None) -> list[Prediction]:
+        if not images:
+            return []
+        return self.predict_tensors(stack_batch(images, self.preprocessing), top_k)
+
+    def classify_paths(
+        self, paths: Iterable[Path | str], batch_size: int = 16, top_k: int | None = None
+    ) -> Iterator[FileResult]:
+        """Simple serial decode + batched inference, in input order (the batch engine overlaps them)."""
+        pending: list[tuple[FileResult, torch.Tensor]] = []
+
+        def flush() -> Iterator[FileResult]:
+            if pending:
+                preds = self.predict_tensors(torch.stack([t for _, t in pending]), top_k)
+                for (result, _), pred in zip(pending, preds):
+                    result.prediction = pred
+                    yield result
+                pending.clear()
+
+        from .preprocess import eval_transform
+
+        for path in paths:
+            result = FileResult(path=str(path))
+            try:
+                loaded = load_image(path, min_side=self.preprocessing.resize_size)
+            except ImageLoadError as exc:
+                yield from flush()
+                result.error, result.error_kind = str(exc), exc.kind
+                yield result
+                continue
+            result.warnings = list(loaded.warnings)
+            pending.append((result, eval_transform(loaded.image, self.preprocessing)))
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()

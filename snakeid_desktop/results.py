@@ -1,0 +1,56 @@
+"""Plain-data results shared by the CLI, the batch engine and the GUI (safe to pass between threads)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Verdict = Literal["species", "unsure", "not_snake"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    species: str  # slug
+    scientific_name: str
+    common_name: str
+    probability: float  # temperature-calibrated
+    venomous: str  # "yes" | "no" | "mild"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    verdict: Verdict
+    risk: bool
+    top: tuple[Candidate, ...]
+    not_snake_probability: float
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.top[0] if self.top else None
+
+
+@dataclass
+class FileResult:
+    """One input's outcome; ``to_json()`` gives exactly the CLI's JSON object."""
+
+    path: str
+    prediction: Prediction | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.prediction is not None
+
+    def to_json(self) -> dict:
+        pred = self.prediction
+        return {
+            "path": self.path,
+            "status": "ok" if self.ok else "error",
+            "error": self.error,
+            "verdict": pred.verdict if pred else None,
+            "risk": bool(pred.risk) if pred else False,
+            "top": [asdict(c) for c in pred.top] if pred else [],
+            "warnings": list(self.warnings),
+        }

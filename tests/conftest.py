@@ -1,0 +1,85 @@
+"""Shared fixtures: a network guard for every test, and small model bundles built on the fly."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+class NetworkAccessError(AssertionError):
+    pass
+
+
+def _refuse(*args, **kwargs):
+    raise NetworkAccessError(f"test tried to use the network: {args!r}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Any attempt to open an internet connection fails the test (Unix-domain sockets stay allowed)."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self, address):
+        if self.family == getattr(socket, "AF_UNIX", None):
+            return real_connect(self, address)
+        _refuse(address)
+
+    def guarded_connect_ex(self, address):
+        if self.family == getattr(socket, "AF_UNIX", None):
+            return real_connect_ex(self, address)
+        _refuse(address)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", guarded_connect)
+    mp.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    mp.setattr(socket, "create_connection", _refuse)
+    mp.setattr(socket, "getaddrinfo", _refuse)
+    yield
+    mp.undo()
+
+
+def make_test_bundle(directory: Path, *, seed: int = 0, width_mult: float = 0.35, input_size: int = 96, **kwargs) -> Path:
+    """A randomly initialised but complete bundle over the catalogue's species plus not_snake."""
+    import torch
+
+    from snakeid_desktop.bundle import NOT_SNAKE, save_bundle
+    from snakeid_desktop.catalogue import load_catalogue
+    from snakeid_desktop.model import build_model
+    from snakeid_desktop.preprocess import Preprocessing
+
+    classes = sorted(load_catalogue(REPO_ROOT / "resources" / "species.json").species) + [NOT_SNAKE]
+    torch.manual_seed(seed)
+    model = build_model("mobilenet_v2", num_classes=len(classes), width_mult=width_mult)
+    model.eval()
+    prep = Preprocessing(input_size=input_size, resize_size=round(input_size / 0.875))
+    kwargs.setdefault("metrics", {"val_top1": 0.5, "per_class_accuracy": {c: 0.5 for c in classes if c != NOT_SNAKE}})
+    return save_bundle(
+        directory,
+        model,
+        classes=classes,
+        preprocessing=prep,
+        model_version="test",
+        architecture_options={"width_mult": width_mult},
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def test_bundle_dir(tmp_path_factory) -> Path:
+    return make_test_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="session")
+def predictor(test_bundle_dir):
+    from snakeid_desktop.predictor import Predictor
+
+    return Predictor.load(test_bundle_dir, num_threads=1)
