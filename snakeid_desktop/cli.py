@@ -1,0 +1,210 @@
+"""`snakeid` command line: classify, batch, info, evaluate, self-test.
+
+Exit codes: 0 all fine, 1 some files failed, 2 usage or model error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import __version__
+from .errors import ModelBundleError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on usage errors already; keep the message short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _load_predictor(args):
+    from .predictor import Predictor
+
+    return Predictor.load(args.weights, top_k=getattr(args, "top", 3))
+
+
+def expand_inputs(inputs: list[str]) -> Iterator[str]:
+    """Files as given; folders expanded (non-recursively: `batch` is for whole trees) to their images."""
+    from .imageload import is_image_path
+
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            try:
+                children = sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p))
+            except OSError as exc:
+                yield raw  # let the loader report the specific problem
+                continue
+            if not children:
+                print(f"snakeid: no images found in folder {raw}", file=sys.stderr)
+            yield from (str(c) for c in children)
+        else:
+            yield raw
+
+
+def _format_table(results) -> str:
+    lines = []
+    for r in results:
+        lines.append(r.path)
+        if not r.ok:
+            lines.append(f"  ERROR: {r.error}")
+            continue
+        pred = r.prediction
+        headline = {
+            "species": f"  {pred.best.common_name} ({pred.best.scientific_name})",
+            "unsure": "  Not sure - candidates below",
+            "not_snake": "  This doesn't look like a snake",
+        }[pred.verdict]
+        lines.append(headline)
+        if pred.risk:
+            lines.append("  !! A venomous species is among the likely candidates: treat it as dangerous.")
+        for c in pred.top:
+            venom = {"yes": "VENOMOUS", "mild": "mildly venomous", "no": "harmless"}.get(c.venomous, c.venomous)
+            lines.append(f"    {c.probability * 100:5.1f}%  {c.common_name} ({c.scientific_name}) - {venom}")
+        for w in r.warnings:
+            lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def cmd_classify(args) -> int:
+    predictor = _load_predictor(args)
+    results = list(predictor.classify_paths(expand_inputs(args.paths), top_k=args.top))
+    if args.json:
+        json.dump([r.to_json() for r in results], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(_format_table(results))
+    if not results:
+        print("snakeid: nothing to classify", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
+
+
+def cmd_batch(args) -> int:
+    from .batch_cli import run_batch_command
+
+    return run_batch_command(args, lambda: _load_predictor(args))
+
+
+def cmd_info(args) -> int:
+    from .bundle import load_bundle
+
+    bundle = load_bundle(args.weights)
+    info = {
+        "app_version": __version__,
+        "model_version": bundle.version,
+        "weights_dir": str(bundle.directory),
+        "architecture": bundle.metadata.get("architecture"),
+        "input_size": bundle.preprocessing.input_size,
+        "classes": bundle.classes,
+        "temperature": bundle.temperature,
+        "thresholds": vars(bundle.thresholds),
+        "metrics": bundle.metrics,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"SnakeID {__version__}; model {info['model_version']} ({info['architecture']}, {info['input_size']} px)")
+    print(f"weights: {info['weights_dir']}")
+    print(f"classes ({len(bundle.classes)}): {', '.join(bundle.classes)}")
+    print(f"calibration temperature: {bundle.temperature:.3f}; thresholds: {info['thresholds']}")
+    for key, value in bundle.metrics.items():
+        if not isinstance(value, (dict, list)):
+            print(f"  {key}: {value}")
+    per_class = bundle.per_class_accuracy
+    if per_class:
+        print("validation accuracy per species:")
+        for slug, acc in sorted(per_class.items()):
+            print(f"  {slug:32s} {acc * 100:5.1f}%")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from . import evaluation
+
+    predictor = _load_predictor(args)
+    report = evaluation.evaluate_dataset(predictor, Path(args.dataset), Path(args.not_snake) if args.not_snake else None)
+    if args.confusion_png:
+        evaluation.write_confusion_png(report, Path(args.confusion_png))
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(evaluation.format_report(report))
+    return EXIT_OK
+
+
+def cmd_self_test(args) -> int:
+    from .selftest import run_self_test
+
+    summary = run_self_test(args.weights)
+    print(json.dumps(summary, indent=2))
+    return EXIT_OK if summary["ok"] else EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="snakeid", description="Identify snake species in photos, offline.")
+    parser.add_argument("--version", action="version", version=f"snakeid {__version__}")
+    parser.add_argument("--weights", metavar="DIR", help="model bundle folder (default: the bundled model)")
+    parser.add_argument("--self-test", action="store_true", help="check the installed model end to end and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_ArgumentParser)
+
+    p = sub.add_parser("classify", help="classify image files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--top", type=int, default=3, metavar="K", help="candidates to show (default 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON array, one object per input")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("batch", help="classify a whole folder, writing CSV (and JSON)")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
+    p.add_argument("--csv", required=True, metavar="OUT.csv")
+    p.add_argument("--json", metavar="OUT.json")
+    p.add_argument("--top", type=int, default=3, metavar="K")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=None, help="decoder threads (default: automatic)")
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not store earlier results")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("info", help="show the model's version, classes and metrics")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("evaluate", help="measure the model on a labelled ImageFolder dataset")
+    p.add_argument("dataset", metavar="DATASET_DIR", help="folder with one sub-folder per species slug")
+    p.add_argument("--not-snake", metavar="DIR", help="folder (any depth) of photos without snakes")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--confusion-png", metavar="PATH", help="also draw the confusion matrix to this PNG")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.self_test:
+        args.func = cmd_self_test
+    elif not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if getattr(args, "top", 3) < 1:
+        parser.error("--top must be at least 1")
+    try:
+        return args.func(args)
+    except ModelBundleError as exc:
+        print(f"snakeid: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("snakeid: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

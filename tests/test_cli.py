@@ -1,0 +1,102 @@
+"""`snakeid` end to end, in a child process whose every network attempt is fatal."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+
+NETBLOCK = REPO_ROOT / "tests" / "netblock"
+TOP_KEYS = {"species", "scientific_name", "common_name", "probability", "venomous"}
+RESULT_KEYS = {"path", "status", "error", "verdict", "risk", "top", "warnings"}
+
+
+def run_cli(*args, weights=None, cwd=None):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(NETBLOCK), str(REPO_ROOT)]))
+    cmd = [sys.executable, "-m", "snakeid_desktop.cli"]
+    if weights is not None:
+        cmd += ["--weights", str(weights)]
+    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=180)
+    assert "NETWORK ACCESS BLOCKED" not in proc.stderr
+    return proc
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (300, 200), (40, 120, 40)).save(folder / "field.jpg")
+    Image.new("RGBA", (150, 150), (200, 10, 10, 128)).save(folder / "ünïcødé 🐍.png")
+    (folder / "notes.txt").write_text("not a photo")  # skipped when a folder is expanded
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 definitely not a whole jpeg")
+    return folder, broken
+
+
+def _check_schema(obj):
+    assert set(obj) == RESULT_KEYS
+    assert obj["status"] in ("ok", "error")
+    assert isinstance(obj["risk"], bool) and isinstance(obj["warnings"], list)
+    if obj["status"] == "ok":
+        assert obj["error"] is None and obj["verdict"] in ("species", "unsure", "not_snake")
+        assert obj["top"] and all(set(c) == TOP_KEYS for c in obj["top"])
+        probs = [c["probability"] for c in obj["top"]]
+        assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+        assert all(c["venomous"] in ("yes", "no", "mild") for c in obj["top"])
+    else:
+        assert isinstance(obj["error"], str) and obj["error"] and obj["verdict"] is None and obj["top"] == []
+
+
+def test_classify_json_schema_and_exit_code_for_mixed_inputs(test_bundle_dir, photos):
+    folder, broken = photos
+    proc = run_cli("classify", folder, broken, "--json", "--top", "4", weights=test_bundle_dir)
+    assert proc.returncode == 1, proc.stderr  # one file failed
+    results = json.loads(proc.stdout)
+    assert [os.path.basename(r["path"]) for r in results] == ["field.jpg", "ünïcødé 🐍.png", "broken.jpg"]
+    for r in results:
+        _check_schema(r)
+    assert [r["status"] for r in results] == ["ok", "ok", "error"]
+    assert len(results[0]["top"]) == 4
+
+
+def test_classify_all_good_exits_zero_with_readable_table(test_bundle_dir, photos):
+    folder, _ = photos
+    proc = run_cli("classify", folder / "field.jpg", weights=test_bundle_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "field.jpg" in proc.stdout and "%" in proc.stdout
+
+
+def test_missing_model_is_one_clear_sentence_and_exit_2(tmp_path, photos):
+    folder, _ = photos
+    proc = run_cli("classify", folder / "field.jpg", weights=tmp_path / "no-model")
+    assert proc.returncode == 2
+    assert "No model is installed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_usage_error_exits_2():
+    proc = run_cli("classify")
+    assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+def test_info_lists_version_classes_and_metrics(test_bundle_dir):
+    proc = run_cli("info", "--json", weights=test_bundle_dir)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["model_version"] == "test" and len(info["classes"]) == 20 and "per_class_accuracy" in info["metrics"]
+
+
+def test_self_test_passes_on_a_good_bundle(test_bundle_dir):
+    proc = run_cli("--self-test", weights=test_bundle_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["ok"] and summary["result"]["status"] == "ok"
+
+
+def test_self_test_fails_cleanly_without_a_model(tmp_path):
+    proc = run_cli("--self-test", weights=tmp_path)
+    assert proc.returncode == 2
+    assert "No model is installed" in json.loads(proc.stdout)["error"]

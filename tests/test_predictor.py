@@ -1,0 +1,85 @@
+import pytest
+import torch
+from PIL import Image
+
+from snakeid_desktop.bundle import NOT_SNAKE, Thresholds
+from snakeid_desktop.catalogue import default_catalogue
+from snakeid_desktop.predictor import decide
+
+CATALOGUE = default_catalogue()
+HARMLESS = "xenopeltis-unicolor"
+VENOMOUS = "naja-philippinensis"
+OTHER = "ptyas-carinata"
+CLASSES = [HARMLESS, VENOMOUS, OTHER, NOT_SNAKE]
+THRESHOLDS = Thresholds(species=0.6, not_snake=0.5, risk=0.1)
+
+
+def _decide(probs, top_k=3):
+    return decide(torch.tensor(probs), CLASSES, CATALOGUE, THRESHOLDS, top_k)
+
+
+def test_confident_species_is_named_with_catalogue_facts():
+    pred = _decide([0.9, 0.04, 0.03, 0.03])
+    assert pred.verdict == "species"
+    assert pred.best.species == HARMLESS
+    assert pred.best.scientific_name == "Xenopeltis unicolor"
+    assert pred.best.venomous == "no"
+    assert not pred.risk
+
+
+def test_low_confidence_is_unsure_with_candidates_in_order():
+    pred = _decide([0.45, 0.05, 0.40, 0.10])
+    assert pred.verdict == "unsure"
+    assert [c.species for c in pred.top] == [HARMLESS, OTHER, VENOMOUS]
+
+
+def test_not_snake_class_wins_above_its_threshold_and_is_never_a_candidate():
+    pred = _decide([0.2, 0.02, 0.18, 0.6])
+    assert pred.verdict == "not_snake"
+    assert NOT_SNAKE not in [c.species for c in pred.top]
+    assert pred.not_snake_probability == pytest.approx(0.6)
+
+
+def test_risk_flag_when_venomous_candidate_is_likely_even_if_top1_is_harmless():
+    pred = _decide([0.75, 0.15, 0.05, 0.05])
+    assert pred.verdict == "species" and pred.best.venomous == "no"
+    assert pred.risk
+
+
+def test_no_risk_when_venomous_candidate_is_below_threshold():
+    assert not _decide([0.85, 0.05, 0.05, 0.05]).risk
+
+
+def test_risk_only_counts_candidates_within_top_k():
+    pred = _decide([0.5, 0.12, 0.3, 0.08], top_k=1)
+    assert len(pred.top) == 1 and not pred.risk
+
+
+def test_predictor_batches_match_single_images(predictor):
+    images = [Image.new("RGB", (120 + 10 * i, 100), (30 * i, 200 - 20 * i, 90)) for i in range(5)]
+    batched = predictor.predict_images(images)
+    single = [predictor.predict_images([im])[0] for im in images]
+    for a, b in zip(batched, single):
+        assert [c.species for c in a.top] == [c.species for c in b.top]
+        for ca, cb in zip(a.top, b.top):
+            assert ca.probability == pytest.approx(cb.probability, abs=1e-4)
+
+
+def test_probabilities_are_calibrated_softmax_over_all_classes(predictor):
+    probs = predictor.probabilities(torch.randn(3, 3, 96, 96))
+    assert probs.shape == (3, len(predictor.bundle.classes))
+    torch.testing.assert_close(probs.sum(dim=1), torch.ones(3))
+
+
+def test_classify_paths_keeps_input_order_and_reports_failures(predictor, tmp_path):
+    good = tmp_path / "good.png"
+    Image.new("RGB", (128, 128), "green").save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    paths = [good, bad, tmp_path / "missing.jpg", good]
+    results = list(predictor.classify_paths(paths, batch_size=2))
+    assert [r.path for r in results] == [str(p) for p in paths]
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert results[1].error_kind == "not_an_image"
+    assert results[2].error_kind == "not_found"
+    assert results[0].to_json()["top"] == results[3].to_json()["top"]
