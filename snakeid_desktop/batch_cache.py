@@ -1,0 +1,143 @@
+"""Resume cache for batch runs: earlier results for files that have not changed since.
+
+A row is reused only when the file's absolute path, size and modification time (ns) and
+the model key all match. The model key hashes the bundle's metadata (which holds the
+weights' SHA-256, classes, calibration and thresholds), the top-k and the app version, so
+a new model, new thresholds or an app upgrade never reuse stale verdicts.
+Only successful results are stored: errors are often transient (a file being copied,
+permissions being fixed) and are cheap to find again.
+
+Location: ``$SNAKEID_CACHE_DIR/batch-results.sqlite3`` when that variable is set (tests
+use it), else the platform's user cache folder (``platformdirs``). The cache is a
+convenience: if it cannot be opened or written, runs go on without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__ as app_version
+from . import paths
+from .results import Candidate, FileResult, Prediction
+
+if TYPE_CHECKING:
+    from .predictor import Predictor
+
+CACHE_ENV = "SNAKEID_CACHE_DIR"
+CACHE_FILE = "batch-results.sqlite3"
+_SCHEMA_VERSION = 1
+
+
+def default_cache_path() -> Path:
+    override = os.environ.get(CACHE_ENV)
+    base = Path(override) if override else paths.user_cache_dir()
+    return base / CACHE_FILE
+
+
+def model_key(predictor: "Predictor", top_k: int) -> str:
+    meta = json.dumps(predictor.bundle.metadata, sort_keys=True, default=str)
+    digest = hashlib.sha256(f"{meta}\n{top_k}\n{app_version}\n{_SCHEMA_VERSION}".encode()).hexdigest()
+    return digest[:32]
+
+
+def result_to_record(result: FileResult) -> str:
+    pred = result.prediction
+    assert pred is not None
+    return json.dumps(
+        {
+            "verdict": pred.verdict,
+            "risk": pred.risk,
+            "not_snake_probability": pred.not_snake_probability,
+            "top": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous] for c in pred.top],
+            "warnings": list(result.warnings),
+        },
+        ensure_ascii=False,
+    )
+
+
+def result_from_record(path: str, record: str) -> FileResult:
+    data = json.loads(record)
+    prediction = Prediction(
+        verdict=data["verdict"],
+        risk=bool(data["risk"]),
+        top=tuple(Candidate(*c) for c in data["top"]),
+        not_snake_probability=float(data["not_snake_probability"]),
+    )
+    return FileResult(path=path, prediction=prediction, warnings=list(data["warnings"]))
+
+
+class BatchCache:
+    """A small sqlite3 table; safe to share between the engine's thread and others (one lock)."""
+
+    def __init__(self, db_path: Path | str):
+        self.path = Path(db_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+        with self._lock, self._conn:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS results ("
+                " path TEXT NOT NULL, model_key TEXT NOT NULL, size INTEGER NOT NULL,"
+                " mtime_ns INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (path, model_key))"
+            )
+
+    @classmethod
+    def open_default(cls) -> "BatchCache | None":
+        """The user's cache, or None (with the reason in ``last_error``) when it cannot be opened."""
+        try:
+            return cls(default_cache_path())
+        except (OSError, sqlite3.Error) as exc:
+            cls.last_error = f"The results cache cannot be used ({exc}); every file will be classified."
+            return None
+
+    last_error: str | None = None
+
+    @staticmethod
+    def _abs(path: str) -> str:
+        return os.path.abspath(path)
+
+    def lookup(self, path: str, st: os.stat_result, key: str) -> FileResult | None:
+        """The stored result for ``path`` under model ``key`` if size and mtime still match."""
+        try:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT size, mtime_ns, record FROM results WHERE path = ? AND model_key = ?",
+                    (self._abs(path), key),
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or row[0] != st.st_size or row[1] != st.st_mtime_ns:
+            return None
+        try:
+            return result_from_record(path, row[2])
+        except (ValueError, KeyError, TypeError):
+            return None  # an unreadable row is simply recomputed
+
+    def store_many(self, items: Iterable[tuple[FileResult, os.stat_result]], key: str) -> None:
+        """Remember successful results with the file stat taken before they were decoded."""
+        rows = [
+            (self._abs(r.path), key, st.st_size, st.st_mtime_ns, result_to_record(r))
+            for r, st in items
+            if r.ok
+        ]
+        if not rows:
+            return
+        try:
+            with self._lock, self._conn:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO results (path, model_key, size, mtime_ns, record) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.Error:
+            pass  # a full disk or locked cache costs a rerun's speed, never the run itself
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
