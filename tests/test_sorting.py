@@ -1,0 +1,142 @@
+"""Copy/move into per-verdict folders: never overwrite, originals untouched, manifest, undo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from snakeid_desktop.results import Candidate, FileResult, Prediction
+from snakeid_desktop.sorting import category_for, last_manifest, sort_results, undo_sort
+
+ADDER = Candidate("bitis-arietans", "Bitis arietans", "Puff adder", 0.9, "yes")
+WOLF = Candidate("lycodon-capucinus", "Lycodon capucinus", "Common wolf snake", 0.6, "no")
+
+
+def result(path: Path, verdict: str | None, best: Candidate = ADDER) -> FileResult:
+    if verdict is None:
+        return FileResult(str(path), error=f"{path}: not an image.", error_kind="not_image")
+    return FileResult(str(path), Prediction(verdict, False, (best,), 0.0))
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Two folders of originals with the same file names, so names collide in the destination."""
+    files = []
+    for folder in ("day1", "day2"):
+        for name in ("IMG_001.jpg", "IMG_002.jpg", "IMG_003.jpg", "noext"):
+            p = tmp_path / "originals" / folder / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(f"{folder}/{name} bytes".encode())
+            files.append(p)
+    verdicts = [("species", ADDER), ("species", WOLF), ("unsure", ADDER), ("not_snake", ADDER)]
+    results = [result(p, *verdicts[i % 4]) for i, p in enumerate(files)]
+    results[-1] = result(files[-1], None)
+    return files, results
+
+
+def snapshot(paths):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
+
+
+def test_categories():
+    assert category_for(result(Path("a"), "species", ADDER)) == "bitis-arietans"
+    assert category_for(result(Path("a"), "unsure")) == "unsure"
+    assert category_for(result(Path("a"), "not_snake")) == "not_snake"
+    assert category_for(result(Path("a"), None)) == "errors"
+
+
+def test_copy_sorts_renames_on_collision_and_leaves_originals(tmp_path, photos):
+    files, results = photos
+    before = snapshot(files)
+    dest = tmp_path / "sorted"
+    dest.mkdir()
+    squatter = dest / "bitis-arietans"
+    squatter.mkdir()
+    (squatter / "IMG_001.jpg").write_bytes(b"the user's own file")
+    manifests = tmp_path / "manifests"
+
+    summary = sort_results(results, dest, manifest_dir=manifests)
+
+    assert summary.done == 8 and not summary.problems and summary.mode == "copy"
+    assert snapshot(files) == before
+    assert (squatter / "IMG_001.jpg").read_bytes() == b"the user's own file"
+    assert (squatter / "IMG_001 (1).jpg").read_bytes() == b"day1/IMG_001.jpg bytes"
+    assert (squatter / "IMG_001 (2).jpg").read_bytes() == b"day2/IMG_001.jpg bytes"
+    assert (dest / "lycodon-capucinus" / "IMG_002 (1).jpg").read_bytes() == b"day2/IMG_002.jpg bytes"
+    assert (dest / "unsure" / "IMG_003.jpg").is_file() and (dest / "unsure" / "IMG_003 (1).jpg").is_file()
+    assert (dest / "not_snake" / "noext").read_bytes() == b"day1/noext bytes"
+    # The failed file still exists on disk here, so it is copied into errors/.
+    assert (dest / "errors" / "noext").read_bytes() == b"day2/noext bytes"
+    # Copies keep the original's modification time.
+    assert (dest / "unsure" / "IMG_003.jpg").stat().st_mtime_ns == files[2].stat().st_mtime_ns
+
+    manifest = last_manifest(manifests)
+    assert manifest == summary.manifest
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert records[0]["kind"] == "header" and records[0]["mode"] == "copy"
+    assert sum(r["kind"] == "file" for r in records) == 8
+
+    undo = undo_sort(manifest)
+    assert undo.undone == 8 and not undo.problems
+    assert snapshot(files) == before
+    # Only what the sort created is gone: the user's file and its folder stay.
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == [
+        "bitis-arietans", "bitis-arietans/IMG_001.jpg"]
+    assert last_manifest(manifests) is None
+
+
+def test_undo_keeps_copies_changed_since(tmp_path, photos):
+    files, results = photos
+    dest = tmp_path / "sorted"
+    summary = sort_results(results[:2], dest, manifest_dir=tmp_path / "m")
+    edited = dest / "bitis-arietans" / "IMG_001.jpg"
+    edited.write_bytes(b"edited by the user after sorting")
+    undo = undo_sort(summary.manifest)
+    assert undo.undone == 1 and len(undo.problems) == 1 and "changed" in undo.problems[0]
+    assert edited.read_bytes() == b"edited by the user after sorting"
+    assert not (dest / "lycodon-capucinus").exists()
+
+
+def test_move_and_undo_restore_originals(tmp_path, photos):
+    files, results = photos
+    before = snapshot(files)
+    dest = tmp_path / "sorted"
+    summary = sort_results(results, dest, move=True, manifest_dir=tmp_path / "m")
+    assert summary.done == 8 and summary.mode == "move"
+    assert not any(p.exists() for p in files)
+    assert (dest / "bitis-arietans" / "IMG_001 (1).jpg").read_bytes() == b"day2/IMG_001.jpg bytes"
+
+    undo = undo_sort(summary.manifest)
+    assert undo.undone == 8 and not undo.problems
+    assert snapshot(files) == before
+    assert not dest.exists() or not any(dest.iterdir())
+
+
+def test_move_undo_never_overwrites_a_new_file_at_the_source(tmp_path, photos):
+    files, results = photos
+    summary = sort_results(results[:1], tmp_path / "sorted", move=True, manifest_dir=tmp_path / "m")
+    files[0].write_bytes(b"a new file with the old name")
+    undo = undo_sort(summary.manifest)
+    assert undo.undone == 0 and "exists again" in undo.problems[0]
+    assert files[0].read_bytes() == b"a new file with the old name"
+    assert (tmp_path / "sorted" / "bitis-arietans" / "IMG_001.jpg").read_bytes() == b"day1/IMG_001.jpg bytes"
+
+
+def test_vanished_source_is_a_problem_not_a_crash(tmp_path, photos):
+    files, results = photos
+    files[1].unlink()
+    summary = sort_results(results[:3], tmp_path / "sorted", manifest_dir=tmp_path / "m")
+    assert summary.done == 2 and len(summary.problems) == 1 and "IMG_002" in summary.problems[0]
+
+
+def test_cancel_stops_and_stays_undoable(tmp_path, photos):
+    import threading
+
+    files, results = photos
+    cancel = threading.Event()
+    summary = sort_results(results, tmp_path / "sorted", manifest_dir=tmp_path / "m", cancel_event=cancel,
+                           on_progress=lambda done: cancel.set() if done == 3 else None)
+    assert summary.cancelled and summary.done == 3
+    assert undo_sort(summary.manifest).undone == 3
