@@ -1,0 +1,513 @@
+"""Background model loading, decoding and inference for the main window.
+
+One worker ``QObject`` runs in one ``QThread`` and pulls requests from a thread-safe
+queue (newest first, re-orderable, cancellable). The model loads lazily on that thread
+right after the window shows, so the GUI thread never imports torch. Everything that
+crosses back to the GUI thread is plain Python data (dataclasses, bytes), never QPixmap.
+
+Shutdown: :meth:`InferenceController.shutdown` sets a stop flag the worker checks between
+steps (load, decode, infer, emit), then joins the thread. One step is at most one decode
+or one forward pass, so closing mid-inference waits a fraction of a second, not a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from ..results import FileResult
+
+log = logging.getLogger(__name__)
+
+DISPLAY_MAX_SIDE = 1024  # the result card never needs more (HiDPI included, it is scaled down)
+THUMBNAIL_SIDE = 160  # session strip icons, 2x for HiDPI screens
+DECODE_MIN_SIDE = 768  # lets the loader use JPEG draft mode while keeping the display sharp
+MAX_TOP_K = 10  # computed always; the card shows the user's top-k (the risk flag sees all ten)
+NO_MODEL_KIND = "no_model"
+
+
+# ---------------------------------------------------------------- plain data crossing threads
+
+
+@dataclass(frozen=True)
+class PathSource:
+    path: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name or self.path
+
+
+@dataclass(frozen=True)
+class BytesSource:
+    """Encoded image bytes (clipboard or drag from a browser)."""
+
+    data: bytes
+    name: str = "pasted image"
+
+
+@dataclass(frozen=True)
+class PixelSource:
+    """Raw RGBA8888 pixels (a clipboard QImage with no encoded form)."""
+
+    width: int
+    height: int
+    rgba: bytes
+    name: str = "pasted image"
+
+
+Source = PathSource | BytesSource | PixelSource
+
+
+@dataclass(frozen=True)
+class RgbPixels:
+    """Tightly packed RGB888 pixels; turned into a QImage on the receiving side."""
+
+    width: int
+    height: int
+    data: bytes
+
+    def to_qimage(self) -> QImage:
+        # .copy() detaches from the Python bytes buffer, which QImage does not own.
+        return QImage(self.data, self.width, self.height, 3 * self.width, QImage.Format.Format_RGB888).copy()
+
+    @classmethod
+    def from_pil(cls, image, max_side: int) -> "RgbPixels":
+        from PIL import Image
+
+        small = image.convert("RGB") if image.mode != "RGB" else image.copy()
+        if max(small.size) > max_side:
+            small.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        return cls(small.width, small.height, small.tobytes())
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: str
+    directory: str
+    classes: tuple[str, ...]
+    metrics: dict
+    per_class_accuracy: dict
+    species_threshold: float
+    not_snake_threshold: float
+    risk_threshold: float
+    input_size: int
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_bundle(cls, bundle) -> "ModelInfo":
+        import copy
+
+        th = bundle.thresholds
+        return cls(
+            version=bundle.version,
+            directory=str(bundle.directory),
+            classes=tuple(bundle.classes),
+            metrics=copy.deepcopy(bundle.metrics),
+            per_class_accuracy=dict(bundle.per_class_accuracy),
+            species_threshold=th.species,
+            not_snake_threshold=th.not_snake,
+            risk_threshold=th.risk,
+            input_size=bundle.preprocessing.input_size,
+            metadata=copy.deepcopy(bundle.metadata),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request produced: the FileResult (prediction or error) plus display pixels."""
+
+    request_id: int
+    source_name: str
+    result: FileResult
+    photo: RgbPixels | None = None
+    thumbnail: RgbPixels | None = None
+    original_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: int
+    source: Source
+    top_k: int = MAX_TOP_K
+
+
+# ---------------------------------------------------------------- the queue
+
+
+class RequestQueue:
+    """Thread-safe deque of requests plus the set of ids still wanted.
+
+    A cancelled id leaves the queue at once; if the worker is already on it, the worker
+    sees ``is_wanted`` turn false at its next step and drops the work.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._items: deque[Request] = deque()
+        self._wanted: set[int] = set()
+        self._stopped = False
+
+    def put_front(self, requests: Iterable[Request]) -> None:
+        requests = list(requests)
+        with self._cond:
+            for req in reversed(requests):
+                self._items.appendleft(req)
+                self._wanted.add(req.request_id)
+            self._cond.notify()
+
+    def prioritize(self, request_id: int) -> None:
+        with self._cond:
+            for req in self._items:
+                if req.request_id == request_id:
+                    self._items.remove(req)
+                    self._items.appendleft(req)
+                    break
+
+    def cancel(self, request_id: int) -> None:
+        with self._cond:
+            self._wanted.discard(request_id)
+            self._items = deque(r for r in self._items if r.request_id != request_id)
+
+    def cancel_all(self) -> None:
+        with self._cond:
+            self._wanted.clear()
+            self._items.clear()
+
+    def done(self, request_id: int) -> None:
+        with self._cond:
+            self._wanted.discard(request_id)
+
+    def is_wanted(self, request_id: int) -> bool:
+        with self._cond:
+            return request_id in self._wanted and not self._stopped
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._items.clear()
+            self._cond.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        with self._cond:
+            return self._stopped
+
+    def take(self) -> Request | None:
+        """Block until a request arrives (it is returned) or the queue stops (None)."""
+        with self._cond:
+            while not self._items and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return None
+            return self._items.popleft()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+# ---------------------------------------------------------------- the worker (runs in the QThread)
+
+
+def _default_predictor_factory(weights_dir: Path | None):
+    from ..predictor import Predictor
+
+    predictor = Predictor.load(weights_dir)
+    predictor.warm_up()  # the first forward pass is several times slower; pay it while loading
+    return predictor
+
+
+class InferenceWorker(QObject):
+    model_loading = Signal()
+    model_ready = Signal(object)  # ModelInfo
+    model_failed = Signal(str)
+    request_started = Signal(int)
+    outcome_ready = Signal(object)  # Outcome
+    request_failed = Signal(int, str)  # an unexpected error (a bug), not a bad image
+    finished = Signal()
+
+    def __init__(self, queue: RequestQueue, weights_dir: Path | None, predictor_factory: Callable, loaded: "_Loaded"):
+        super().__init__()
+        self._queue = queue
+        self._weights_dir = weights_dir
+        self._predictor_factory = predictor_factory
+        self._loaded = loaded
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            self._load_model()
+            while True:
+                request = self._queue.take()
+                if request is None:
+                    break
+                self._serve(request)
+        finally:
+            self.finished.emit()
+
+    def _load_model(self) -> None:
+        self.model_loading.emit()
+        try:
+            predictor = self._predictor_factory(self._weights_dir)
+            info = ModelInfo.from_bundle(predictor.bundle)
+        except Exception as exc:  # ModelBundleError carries a user sentence; anything else is logged in full
+            from ..errors import SnakeIDError
+
+            if isinstance(exc, SnakeIDError):
+                message = str(exc)
+                log.error("model failed to load: %s", message)
+            else:
+                message = f"The model could not be loaded ({type(exc).__name__}: {exc})."
+                log.exception("model failed to load")
+            self._loaded.fail(message)
+            self.model_failed.emit(message)
+            return
+        self._loaded.succeed(predictor)
+        log.info("model %s loaded from %s", info.version, info.directory)
+        self.model_ready.emit(info)
+
+    def _serve(self, request: Request) -> None:
+        rid = request.request_id
+        if not self._queue.is_wanted(rid):
+            return
+        self.request_started.emit(rid)
+        try:
+            outcome = self._classify(request)
+        except Exception as exc:
+            log.exception("worker error on request %s (%s)", rid, request.source.name)
+            if self._queue.is_wanted(rid):
+                self.request_failed.emit(rid, f"Unexpected error while classifying {request.source.name}: {exc}")
+        else:
+            if outcome is not None and self._queue.is_wanted(rid):
+                self.outcome_ready.emit(outcome)
+        finally:
+            self._queue.done(rid)
+
+    def _classify(self, request: Request) -> Outcome | None:
+        from ..errors import ImageLoadError
+
+        source = request.source
+        label = source.path if isinstance(source, PathSource) else source.name
+        predictor = self._loaded.predictor
+        min_side = DECODE_MIN_SIDE
+        if predictor is not None:
+            min_side = max(min_side, predictor.preprocessing.resize_size)
+        try:
+            image, original_size, warnings = _decode(source, min_side)
+        except ImageLoadError as exc:
+            result = FileResult(path=label, error=str(exc), error_kind=exc.kind)
+            return Outcome(request.request_id, source.name, result)
+        if not self._queue.is_wanted(request.request_id):
+            return None
+        photo = RgbPixels.from_pil(image, DISPLAY_MAX_SIDE)
+        thumbnail = RgbPixels.from_pil(image, THUMBNAIL_SIDE)
+        result = FileResult(path=label, warnings=list(warnings))
+        if predictor is None:
+            result.error = self._loaded.error or "No model is loaded."
+            result.error_kind = NO_MODEL_KIND
+        else:
+            if not self._queue.is_wanted(request.request_id):
+                return None
+            result.prediction = predictor.predict_images([image], top_k=request.top_k)[0]
+        return Outcome(request.request_id, source.name, result, photo, thumbnail, original_size)
+
+
+def _decode(source: Source, min_side: int):
+    """-> (PIL RGB image, original (w, h), warnings); raises ImageLoadError."""
+    from .. import imageload
+
+    if isinstance(source, PathSource):
+        loaded = imageload.load_image(source.path, min_side=min_side)
+    elif isinstance(source, BytesSource):
+        loaded = imageload.load_image_bytes(source.data, name=source.name, min_side=min_side)
+    else:
+        from PIL import Image
+
+        from ..errors import ImageLoadError
+
+        if source.width <= 0 or source.height <= 0 or len(source.rgba) < 4 * source.width * source.height:
+            raise ImageLoadError(f"The {source.name} is empty or incomplete.", "empty")
+        image = Image.frombytes("RGBA", (source.width, source.height), source.rgba).convert("RGB")
+        return image, (source.width, source.height), []
+    return loaded.image, tuple(loaded.original_size), list(loaded.warnings)
+
+
+class _Loaded:
+    """The predictor (or the reason there is none), readable from any thread once set."""
+
+    def __init__(self):
+        self._event = threading.Event()
+        self.predictor = None
+        self.error: str | None = None
+
+    def succeed(self, predictor) -> None:
+        self.predictor = predictor
+        self._event.set()
+
+    def fail(self, message: str) -> None:
+        self.error = message
+        self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+    @property
+    def settled(self) -> bool:
+        return self._event.is_set()
+
+
+# ---------------------------------------------------------------- the GUI-thread side
+
+
+_live_threads: "weakref.WeakSet[QThread]" = weakref.WeakSet()
+
+
+def running_worker_threads() -> list[QThread]:
+    """Worker threads still running (tests assert this is empty after each GUI test)."""
+    return [t for t in list(_live_threads) if t.isRunning()]
+
+
+class InferenceController(QObject):
+    """Owns the worker thread; lives on the GUI thread. All its signals arrive there."""
+
+    model_loading = Signal()
+    model_ready = Signal(object)  # ModelInfo
+    model_failed = Signal(str)
+    request_started = Signal(int)
+    outcome_ready = Signal(object)  # Outcome (only for requests still wanted)
+    request_failed = Signal(int, str)
+
+    def __init__(self, weights_dir: Path | str | None = None, predictor_factory: Callable | None = None, parent=None):
+        super().__init__(parent)
+        self._weights_dir = Path(weights_dir) if weights_dir is not None else None
+        self._factory = predictor_factory or _default_predictor_factory
+        self._queue = RequestQueue()
+        self._loaded = _Loaded()
+        self._next_id = 1
+        self._live: set[int] = set()
+        self._thread: QThread | None = None
+        self._worker: InferenceWorker | None = None
+        self.state = "idle"  # idle -> loading -> ready | failed; "stopped" after shutdown
+        self.model_info: ModelInfo | None = None
+        self.model_error: str | None = None
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.state = "loading"
+        thread = QThread()
+        thread.setObjectName("snakeid-inference")
+        worker = InferenceWorker(self._queue, self._weights_dir, self._factory, self._loaded)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.finished.connect(thread.quit)
+        thread.finished.connect(worker.deleteLater)
+        worker.model_loading.connect(self._on_model_loading)
+        worker.model_ready.connect(self._on_model_ready)
+        worker.model_failed.connect(self._on_model_failed)
+        worker.request_started.connect(self._on_request_started)
+        worker.outcome_ready.connect(self._on_outcome)
+        worker.request_failed.connect(self._on_request_failed)
+        self._thread, self._worker = thread, worker
+        _live_threads.add(thread)
+        thread.start()
+
+    def shutdown(self) -> None:
+        """Stop the worker and join its thread; safe to call twice and before start()."""
+        self._queue.stop()
+        self._live.clear()
+        thread, self._thread, self._worker = self._thread, None, None
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+        if not self._loaded.settled:
+            self._loaded.fail("The app is closing.")
+        self.state = "stopped"
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    # -- requests
+
+    def submit(self, sources: Iterable[Source], top_k: int = MAX_TOP_K) -> list[int]:
+        """Queue sources ahead of older work (the user just asked for them); returns their ids."""
+        requests = []
+        for source in sources:
+            requests.append(Request(self._next_id, source, top_k))
+            self._live.add(self._next_id)
+            self._next_id += 1
+        self._queue.put_front(requests)
+        return [r.request_id for r in requests]
+
+    def prioritize(self, request_id: int) -> None:
+        self._queue.prioritize(request_id)
+
+    def cancel(self, request_id: int) -> None:
+        self._live.discard(request_id)
+        self._queue.cancel(request_id)
+
+    def cancel_all(self) -> None:
+        self._live.clear()
+        self._queue.cancel_all()
+
+    def pending_count(self) -> int:
+        return len(self._live)
+
+    # -- the loaded predictor, for the batch dialog
+
+    def predictor(self, timeout: float | None = None):
+        """Block until the model has loaded (from any thread); raise ModelBundleError if it did not."""
+        from ..errors import ModelBundleError
+
+        if not self._loaded.wait(timeout):
+            raise ModelBundleError("The model is still loading; try again in a moment.")
+        if self._loaded.predictor is None:
+            raise ModelBundleError(self._loaded.error or "No model is loaded.")
+        return self._loaded.predictor
+
+    # -- worker signals (GUI thread)
+
+    @Slot()
+    def _on_model_loading(self) -> None:
+        self.state = "loading"
+        self.model_loading.emit()
+
+    @Slot(object)
+    def _on_model_ready(self, info: ModelInfo) -> None:
+        self.state, self.model_info = "ready", info
+        self.model_ready.emit(info)
+
+    @Slot(str)
+    def _on_model_failed(self, message: str) -> None:
+        self.state, self.model_error = "failed", message
+        self.model_failed.emit(message)
+
+    @Slot(int)
+    def _on_request_started(self, request_id: int) -> None:
+        if request_id in self._live:
+            self.request_started.emit(request_id)
+
+    @Slot(object)
+    def _on_outcome(self, outcome: Outcome) -> None:
+        # A result may already be in the event queue when the user cancels: drop it here too.
+        if outcome.request_id in self._live:
+            self._live.discard(outcome.request_id)
+            self.outcome_ready.emit(outcome)
+
+    @Slot(int, str)
+    def _on_request_failed(self, request_id: int, message: str) -> None:
+        if request_id in self._live:
+            self._live.discard(request_id)
+            self.request_failed.emit(request_id, message)

@@ -1,0 +1,422 @@
+"""The result card: the photo and what the model thinks, written for a frightened reader.
+
+Order of importance, top to bottom: a risk warning (when any venomous candidate is plausible),
+the headline (species / "Not sure" / "not a snake"), a venom badge with words and colour,
+the top candidates as bars, what to do if bitten, the species' medical significance, how
+often the model was right on that species in validation, loader warnings. The disclaimer
+stays visible below the scrolling part.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..catalogue import Catalogue, default_catalogue
+from ..results import Candidate, FileResult
+from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
+
+VENOMOUS_STATUSES = ("yes", "mild")
+DEFAULT_RISK_THRESHOLD = 0.1
+
+# Badge colours pass WCAG AA with white text on both light and dark window backgrounds;
+# the text always says the status too, so colour is never the only signal.
+BADGE_STYLES = {
+    "yes": ("VENOMOUS", "#b3261e"),
+    "mild": ("MILDLY VENOMOUS", "#9a4a00"),
+    "no": ("NOT VENOMOUS", "#1e6b2f"),
+    "unknown": ("VENOM STATUS UNKNOWN: TREAT AS VENOMOUS", "#9a4a00"),
+}
+VENOM_WORDS = {"yes": "venomous", "mild": "mildly venomous", "no": "not venomous"}
+
+
+def percent(p: float) -> str:
+    value = 100.0 * p
+    if 0 < value < 1:
+        return "<1%"
+    return f"{value:.0f}%"
+
+
+class PhotoView(QWidget):
+    """Draws a QImage scaled to fit, keeping its aspect, sharp on high-DPI screens."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._cache: QPixmap | None = None
+        self.setMinimumSize(200, 160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName("Photo")
+
+    def set_image(self, image: QImage | None, description: str = "") -> None:
+        self._image = image if image is not None and not image.isNull() else None
+        self._cache = None
+        self.setAccessibleDescription(description)
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._image is not None
+
+    def sizeHint(self) -> QSize:
+        return QSize(480, 400)
+
+    def resizeEvent(self, event) -> None:
+        self._cache = None
+        super().resizeEvent(event)
+
+    def _target_rect(self) -> QRectF:
+        w, h = self.width(), self.height()
+        iw, ih = self._image.width(), self._image.height()
+        scale = min(w / iw, h / ih)
+        tw, th = iw * scale, ih * scale
+        return QRectF((w - tw) / 2, (h - th) / 2, tw, th)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        if self._image is None:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No photo")
+            return
+        target = self._target_rect()
+        dpr = self.devicePixelRatioF()
+        if self._cache is None:
+            size = QSize(max(1, round(target.width() * dpr)), max(1, round(target.height() * dpr)))
+            scaled = self._image.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            self._cache = QPixmap.fromImage(scaled)
+            self._cache.setDevicePixelRatio(dpr)
+        painter.drawPixmap(target.topLeft(), self._cache)
+
+
+def _label(text: str = "", *, wrap: bool = True, selectable: bool = True, name: str | None = None) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(wrap)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+        label.setAccessibleName(name.replace("_", " "))
+    return label
+
+
+def _scaled_font(widget: QWidget, factor: float, bold: bool = False):
+    font = widget.font()
+    size = font.pointSizeF()
+    if size > 0:
+        font.setPointSizeF(size * factor)
+    font.setBold(bold)
+    return font
+
+
+class CandidateRow(QWidget):
+    def __init__(self, rank: int, candidate: Candidate, accuracy: float | None, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 2, 0, 2)
+        layout.setSpacing(1)
+        venom = VENOM_WORDS.get(candidate.venomous, "venom status unknown")
+        text = f"{rank}. {candidate.common_name} ({candidate.scientific_name}) · {venom}"
+        self.name_label = _label(text)
+        layout.addWidget(self.name_label)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(round(candidate.probability * 1000))
+        self.bar.setFormat(percent(candidate.probability))
+        self.bar.setTextVisible(True)
+        self.bar.setMaximumHeight(18)
+        self.bar.setAccessibleName(f"Probability of {candidate.common_name}")
+        self.bar.setAccessibleDescription(f"{percent(candidate.probability)}, {venom}")
+        if candidate.venomous in VENOMOUS_STATUSES:
+            self.bar.setStyleSheet("QProgressBar::chunk { background-color: #b3261e; }")
+        layout.addWidget(self.bar)
+
+
+class ResultCard(QWidget):
+    """Shows one Outcome (or a pending / error state). Pure view: no model, no threads."""
+
+    def __init__(self, catalogue: Catalogue | None = None, parent=None):
+        super().__init__(parent)
+        self.catalogue = catalogue or default_catalogue()
+        self.setAccessibleName("Result")
+        self.outcome: Outcome | None = None
+
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        outer.setSpacing(12)
+        self.photo = PhotoView()
+        outer.addWidget(self.photo, 5)
+
+        right = QVBoxLayout()
+        right.setSpacing(6)
+        outer.addLayout(right, 6)
+
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right.addWidget(self.scroll, 1)
+        body = QWidget()
+        self.scroll.setWidget(body)
+        self.body_layout = QVBoxLayout(body)
+        self.body_layout.setContentsMargins(0, 0, 6, 0)
+        self.body_layout.setSpacing(8)
+
+        self.risk_banner = _label(name="risk_warning")
+        self.risk_banner.setStyleSheet(
+            "QLabel { background-color: #b3261e; color: white; padding: 8px; border-radius: 4px; font-weight: bold; }"
+        )
+        self.headline = _label(name="headline")
+        self.headline.setFont(_scaled_font(self, 1.8, bold=True))
+        self.subheadline = _label(name="scientific_name")
+        font = _scaled_font(self, 1.15)
+        font.setItalic(True)
+        self.subheadline.setFont(font)
+        self.badge = _label(wrap=False, name="venom_status")
+        self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.summary = _label(name="summary")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setMaximumHeight(8)
+        self.busy.setAccessibleName("Working")
+
+        self.candidates_title = _label("Most likely species", name="candidates_title")
+        self.candidates_title.setFont(_scaled_font(self, 1.0, bold=True))
+        self.candidates_box = QVBoxLayout()
+        self.candidates_box.setSpacing(2)
+        self.candidate_rows: list[CandidateRow] = []
+
+        self.first_aid_title = _label("If someone is bitten", name="first_aid_title")
+        self.first_aid_title.setFont(_scaled_font(self, 1.0, bold=True))
+        self.first_aid = _label(name="first_aid")
+        self.medical_title = _label(name="medical_title")
+        self.medical_title.setFont(_scaled_font(self, 1.0, bold=True))
+        self.medical = _label(name="medical_significance")
+        self.accuracy = _label(name="validation_accuracy")
+        self.warnings = _label(name="photo_warnings")
+        self.source = _label(name="source")
+        self.source.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+        for widget in (self.risk_banner, self.headline, self.subheadline, self.badge, self.summary, self.busy):
+            self.body_layout.addWidget(widget)
+        self.body_layout.addWidget(self.candidates_title)
+        self.body_layout.addLayout(self.candidates_box)
+        for widget in (
+            self.first_aid_title,
+            self.first_aid,
+            self.medical_title,
+            self.medical,
+            self.accuracy,
+            self.warnings,
+            self.source,
+        ):
+            self.body_layout.addWidget(widget)
+        self.body_layout.addStretch(1)
+
+        self.disclaimer = _label(self.catalogue.disclaimer, name="disclaimer")
+        self.disclaimer.setFrameShape(QFrame.Shape.StyledPanel)
+        self.disclaimer.setContentsMargins(6, 4, 6, 4)
+        right.addWidget(self.disclaimer)
+        self.clear()
+
+    # ---------------------------------------------------------------- states
+
+    def clear(self) -> None:
+        self.outcome = None
+        self.photo.set_image(None)
+        for widget in self._detail_widgets():
+            widget.hide()
+        self._set_candidates([], None)
+
+    def _detail_widgets(self):
+        return (
+            self.risk_banner,
+            self.headline,
+            self.subheadline,
+            self.badge,
+            self.summary,
+            self.busy,
+            self.candidates_title,
+            self.first_aid_title,
+            self.first_aid,
+            self.medical_title,
+            self.medical,
+            self.accuracy,
+            self.warnings,
+            self.source,
+        )
+
+    def show_pending(self, name: str, message: str = "Classifying…", photo: QImage | None = None) -> None:
+        self.clear()
+        self.photo.set_image(photo, name)
+        self._show(self.headline, message)
+        self._show(self.source, name)
+        self.busy.show()
+
+    def show_message(self, title: str, message: str, name: str = "", photo: QImage | None = None) -> None:
+        self.clear()
+        self.photo.set_image(photo, name)
+        self._show(self.headline, title)
+        self._show(self.summary, message)
+        if name:
+            self._show(self.source, name)
+
+    def show_outcome(self, outcome: Outcome, model_info: ModelInfo | None, top_k: int = 3) -> None:
+        self.clear()
+        self.outcome = outcome
+        result = outcome.result
+        photo = outcome.photo.to_qimage() if outcome.photo is not None else None
+        self.photo.set_image(photo, outcome.source_name)
+        source_text = result.path
+        if outcome.original_size:
+            source_text += f"  ·  {outcome.original_size[0]}×{outcome.original_size[1]} px"
+        self._show(self.source, source_text)
+        self._show_warnings(result)
+        if result.prediction is None:
+            if result.error_kind == NO_MODEL_KIND:
+                self._show(self.headline, "No model is installed")
+            else:
+                self._show(self.headline, "This photo could not be read")
+            self._show(self.summary, result.error or "Unknown error.")
+            return
+        self._show_prediction(result, model_info, top_k)
+
+    # ---------------------------------------------------------------- the prediction
+
+    def _show_prediction(self, result: FileResult, model_info: ModelInfo | None, top_k: int) -> None:
+        pred = result.prediction
+        risk_threshold = model_info.risk_threshold if model_info else DEFAULT_RISK_THRESHOLD
+        best = pred.best
+        risky = [c for c in pred.top if c.venomous in VENOMOUS_STATUSES and c.probability >= risk_threshold]
+        if pred.risk or risky:
+            names = ", ".join(f"{c.common_name} ({VENOM_WORDS[c.venomous]}, {percent(c.probability)})" for c in risky)
+            text = "⚠ Could be a venomous snake"
+            if names:
+                text += f": {names}."
+            text += " Keep well away, and if anyone was bitten, get medical help now."
+            self._show(self.risk_banner, text)
+
+        if pred.verdict == "species" and best is not None:
+            info = self.catalogue.get(best.species)
+            self._show(self.headline, best.common_name)
+            self._show(self.subheadline, best.scientific_name)
+            self._show_badge(best.venomous)
+            self._show(self.summary, f"The model is {percent(best.probability)} sure of this species.")
+        elif pred.verdict == "unsure":
+            self._show(self.headline, "Not sure")
+            worst = "unknown"
+            self._show_badge(worst)
+            self._show(
+                self.summary,
+                "The model cannot tell which species this is. It could be one of the candidates below; "
+                "treat the snake as venomous.",
+            )
+        else:
+            self._show(self.headline, "This doesn't look like a snake")
+            self._show(
+                self.summary,
+                f"The model is {percent(pred.not_snake_probability)} sure there is no snake in this photo. "
+                "If there is one, try a closer, sharper photo. Closest species, in case:",
+            )
+
+        shown = list(pred.top[: max(1, top_k)])
+        # A plausible venomous candidate is never hidden by the top-k setting.
+        shown += [c for c in risky if c not in shown]
+        self._set_candidates(shown, model_info)
+
+        self._show_first_aid(pred, best, bool(pred.risk or risky))
+        if pred.verdict != "not_snake" and best is not None:
+            info = self.catalogue.get(best.species)
+            prefix = "About" if pred.verdict == "species" else "Most likely candidate:"
+            self._show(self.medical_title, f"{prefix} {best.common_name}")
+            text = info.medical_significance
+            if info.region:
+                text += f"\nWhere it lives: {info.region}"
+            self._show(self.medical, text)
+            self._show(self.accuracy, self._accuracy_text(best, model_info))
+
+    def _accuracy_text(self, best: Candidate, model_info: ModelInfo | None) -> str:
+        if model_info is None:
+            return "Validation accuracy: unknown (model details unavailable)."
+        acc = model_info.per_class_accuracy.get(best.species)
+        overall = model_info.metrics.get("val_top1")
+        parts = []
+        if acc is not None:
+            parts.append(f"In validation, the model named {best.common_name} correctly for {percent(float(acc))} of its photos.")
+        else:
+            parts.append(f"No validation figure for {best.common_name}.")
+        if overall is not None:
+            parts.append(f"Overall validation accuracy: {percent(float(overall))}.")
+        return " ".join(parts)
+
+    def _show_first_aid(self, pred, best: Candidate | None, risk: bool) -> None:
+        if pred.verdict == "not_snake" and not risk:
+            return
+        harmless = pred.verdict == "species" and best is not None and best.venomous == "no" and not risk
+        steps = self.catalogue.first_aid_harmless if harmless else self.catalogue.first_aid_venomous
+        lines = []
+        if best is not None and pred.verdict == "species":
+            specific = self.catalogue.get(best.species).first_aid
+            if specific:
+                lines.append(specific)
+        lines += [f"• {step}" for step in steps]
+        self.first_aid_title.setText("If someone is bitten" + ("" if harmless else " (treat as venomous)"))
+        self.first_aid_title.show()
+        self._show(self.first_aid, "\n".join(lines))
+
+    def _show_warnings(self, result: FileResult) -> None:
+        if result.warnings:
+            self._show(self.warnings, "About this photo:\n" + "\n".join(f"⚠ {w}" for w in result.warnings))
+
+    def _show_badge(self, status: str) -> None:
+        text, colour = BADGE_STYLES.get(status, BADGE_STYLES["unknown"])
+        self.badge.setText(text)
+        self.badge.setStyleSheet(
+            f"QLabel {{ background-color: {colour}; color: white; font-weight: bold;"
+            " padding: 3px 10px; border-radius: 4px; }"
+        )
+        self.badge.setAccessibleDescription(text)
+        self.badge.show()
+
+    def _set_candidates(self, candidates: list[Candidate], model_info: ModelInfo | None) -> None:
+        for row in self.candidate_rows:
+            self.candidates_box.removeWidget(row)
+            row.deleteLater()
+        self.candidate_rows = []
+        for rank, candidate in enumerate(candidates, 1):
+            acc = model_info.per_class_accuracy.get(candidate.species) if model_info else None
+            row = CandidateRow(rank, candidate, acc)
+            self.candidates_box.addWidget(row)
+            self.candidate_rows.append(row)
+        self.candidates_title.setVisible(bool(candidates))
+
+    @staticmethod
+    def _show(label: QLabel, text: str) -> None:
+        label.setText(text)
+        label.show()
+
+    # ---------------------------------------------------------------- for tests and accessibility
+
+    def headline_text(self) -> str:
+        return self.headline.text()
+
+    def plain_text(self) -> str:
+        """Everything visible on the card as text (used by tests and 'Copy result')."""
+        parts = []
+        for widget in self._detail_widgets():
+            if isinstance(widget, QLabel) and not widget.isHidden() and widget.text():
+                parts.append(widget.text())
+            if widget is self.candidates_title:
+                parts += [f"{row.name_label.text()}: {row.bar.text()}" for row in self.candidate_rows]
+        parts.append(self.disclaimer.text())
+        return "\n".join(parts)
