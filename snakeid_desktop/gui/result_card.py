@@ -128,17 +128,27 @@ class CandidateRow(QWidget):
         text = f"{rank}. {candidate.common_name} ({candidate.scientific_name}) · {venom}"
         self.name_label = _label(text)
         layout.addWidget(self.name_label)
+        bar_row = QHBoxLayout()
+        bar_row.setSpacing(8)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setValue(round(candidate.probability * 1000))
-        self.bar.setFormat(percent(candidate.probability))
-        self.bar.setTextVisible(True)
-        self.bar.setMaximumHeight(18)
+        self.bar.setTextVisible(False)  # the figure sits beside the bar, readable on any colour
+        self.bar.setFixedHeight(14)
         self.bar.setAccessibleName(f"Probability of {candidate.common_name}")
         self.bar.setAccessibleDescription(f"{percent(candidate.probability)}, {venom}")
-        if candidate.venomous in VENOMOUS_STATUSES:
-            self.bar.setStyleSheet("QProgressBar::chunk { background-color: #b3261e; }")
-        layout.addWidget(self.bar)
+        # One stylesheet for every bar so they render alike; venomous ones are red, and say so in words.
+        chunk = "#b3261e" if candidate.venomous in VENOMOUS_STATUSES else "palette(highlight)"
+        self.bar.setStyleSheet(
+            "QProgressBar { border: 1px solid palette(mid); border-radius: 3px; background-color: palette(base); }"
+            f" QProgressBar::chunk {{ background-color: {chunk}; }}"
+        )
+        self.value_label = _label(percent(candidate.probability), wrap=False)
+        self.value_label.setMinimumWidth(self.value_label.fontMetrics().horizontalAdvance("100%") + 4)
+        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bar_row.addWidget(self.bar, 1)
+        bar_row.addWidget(self.value_label)
+        layout.addLayout(bar_row)
 
 
 class ResultCard(QWidget):
@@ -299,23 +309,26 @@ class ResultCard(QWidget):
         best = pred.best
         risky = [c for c in pred.top if c.venomous in VENOMOUS_STATUSES and c.probability >= risk_threshold]
         if pred.risk or risky:
-            names = ", ".join(f"{c.common_name} ({VENOM_WORDS[c.venomous]}, {percent(c.probability)})" for c in risky)
-            text = "⚠ Could be a venomous snake"
-            if names:
-                text += f": {names}."
+            if pred.verdict == "species" and best is not None and best.venomous in VENOMOUS_STATUSES:
+                text = f"⚠ This looks like a {VENOM_WORDS[best.venomous]} snake."
+                others = [c for c in risky if c != best]
+            else:
+                text = "⚠ This could be a venomous snake."
+                others = risky
+            if others:
+                names = ", ".join(f"{c.common_name} ({VENOM_WORDS[c.venomous]}, {percent(c.probability)})" for c in others)
+                text += f" Possible: {names}."
             text += " Keep well away, and if anyone was bitten, get medical help now."
             self._show(self.risk_banner, text)
 
         if pred.verdict == "species" and best is not None:
-            info = self.catalogue.get(best.species)
             self._show(self.headline, best.common_name)
             self._show(self.subheadline, best.scientific_name)
             self._show_badge(best.venomous)
             self._show(self.summary, f"The model is {percent(best.probability)} sure of this species.")
         elif pred.verdict == "unsure":
             self._show(self.headline, "Not sure")
-            worst = "unknown"
-            self._show_badge(worst)
+            self._show_badge("unknown")
             self._show(
                 self.summary,
                 "The model cannot tell which species this is. It could be one of the candidates below; "
@@ -417,6 +430,6 @@ class ResultCard(QWidget):
             if isinstance(widget, QLabel) and not widget.isHidden() and widget.text():
                 parts.append(widget.text())
             if widget is self.candidates_title:
-                parts += [f"{row.name_label.text()}: {row.bar.text()}" for row in self.candidate_rows]
+                parts += [f"{row.name_label.text()}: {row.value_label.text()}" for row in self.candidate_rows]
         parts.append(self.disclaimer.text())
         return "\n".join(parts)

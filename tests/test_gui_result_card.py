@@ -1,0 +1,137 @@
+"""The result card shows each verdict honestly: hand-made predictions, no model needed."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from snakeid_desktop.catalogue import default_catalogue  # noqa: E402
+from snakeid_desktop.gui.inference_worker import NO_MODEL_KIND, ModelInfo, Outcome, RgbPixels  # noqa: E402
+from snakeid_desktop.gui.result_card import ResultCard  # noqa: E402
+from snakeid_desktop.results import Candidate, FileResult, Prediction  # noqa: E402
+
+CAT = default_catalogue()
+# The offscreen plugin warns when a window's size constraints change: its limitation, not ours.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def cand(slug: str, p: float) -> Candidate:
+    info = CAT.get(slug)
+    return Candidate(slug, info.scientific_name, info.common_name, p, info.venomous)
+
+
+def slugs_with(status: str) -> list[str]:
+    return [s for s, info in sorted(CAT.species.items()) if info.venomous == status]
+
+
+VENOMOUS = slugs_with("yes")
+HARMLESS = slugs_with("no")
+
+INFO = ModelInfo(
+    version="t1",
+    directory="/x",
+    classes=tuple(sorted(CAT.species)) + ("not_snake",),
+    metrics={"val_top1": 0.9},
+    per_class_accuracy={VENOMOUS[0]: 0.87},
+    species_threshold=0.5,
+    not_snake_threshold=0.5,
+    risk_threshold=0.1,
+    input_size=224,
+)
+
+
+def outcome(verdict, top, risk=False, not_snake=0.01, warnings=(), photo=True) -> Outcome:
+    pred = Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=not_snake)
+    result = FileResult(path="/photos/snake.jpg", prediction=pred, warnings=list(warnings))
+    pixels = RgbPixels(4, 3, bytes(4 * 3 * 3)) if photo else None
+    return Outcome(1, "snake.jpg", result, pixels, pixels, (4000, 3000))
+
+
+@pytest.fixture
+def card(qtbot):
+    widget = ResultCard(CAT)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 800)
+    widget.show()
+    return widget
+
+
+def test_venomous_species(card):
+    top = [cand(VENOMOUS[0], 0.91), cand(HARMLESS[0], 0.05), cand(HARMLESS[1], 0.02)]
+    card.show_outcome(outcome("species", top, risk=True), INFO, top_k=3)
+    info = CAT.get(VENOMOUS[0])
+    assert card.headline_text() == info.common_name
+    assert card.subheadline.text() == info.scientific_name
+    assert card.badge.text() == "VENOMOUS"  # words, not only colour
+    assert card.risk_banner.isVisible()
+    assert info.medical_significance in card.medical.text()
+    assert CAT.first_aid_venomous[0] in card.first_aid.text()
+    assert "87%" in card.accuracy.text() and "90%" in card.accuracy.text()
+    assert [r.value_label.text() for r in card.candidate_rows] == ["91%", "5%", "2%"]
+    assert card.photo.has_image()
+    assert card.disclaimer.isVisible()
+
+
+def test_harmless_top_answer_with_a_plausible_venomous_candidate_warns(card):
+    top = [cand(HARMLESS[0], 0.70), cand(HARMLESS[1], 0.12), cand(VENOMOUS[1], 0.11)]
+    card.show_outcome(outcome("species", top, risk=True), INFO, top_k=1)
+    assert card.badge.text() == "NOT VENOMOUS"
+    assert card.risk_banner.isVisible()
+    assert CAT.get(VENOMOUS[1]).common_name in card.risk_banner.text()
+    # the top-k setting never hides the venomous candidate behind the warning
+    names = [r.name_label.text() for r in card.candidate_rows]
+    assert len(names) == 2 and CAT.get(VENOMOUS[1]).common_name in names[1]
+    # and the first aid is the venomous one
+    assert CAT.first_aid_venomous[0] in card.first_aid.text()
+
+
+def test_harmless_species_without_risk(card):
+    top = [cand(HARMLESS[0], 0.95), cand(HARMLESS[1], 0.03)]
+    card.show_outcome(outcome("species", top), INFO, top_k=3)
+    assert card.badge.text() == "NOT VENOMOUS"
+    assert not card.risk_banner.isVisible()
+    assert CAT.first_aid_harmless[0] in card.first_aid.text()
+    assert "No validation figure" in card.accuracy.text()
+
+
+def test_unsure_lists_the_candidates(card):
+    top = [cand(HARMLESS[0], 0.35), cand(HARMLESS[1], 0.30), cand(HARMLESS[2], 0.2)]
+    card.show_outcome(outcome("unsure", top), INFO, top_k=3)
+    assert card.headline_text() == "Not sure"
+    assert "TREAT AS VENOMOUS" in card.badge.text()
+    assert len(card.candidate_rows) == 3
+    assert CAT.first_aid_venomous[0] in card.first_aid.text()
+
+
+def test_not_a_snake(card):
+    top = [cand(HARMLESS[0], 0.02)]
+    card.show_outcome(outcome("not_snake", top, not_snake=0.97), INFO, top_k=3)
+    assert card.headline_text() == "This doesn't look like a snake"
+    assert "97%" in card.summary.text()
+    assert not card.badge.isVisible() and not card.risk_banner.isVisible()
+
+
+def test_loader_warnings_and_errors_are_shown(card):
+    top = [cand(HARMLESS[0], 0.9)]
+    card.show_outcome(outcome("species", top, warnings=["The photo is very small (40×30 px)."]), INFO)
+    assert "very small" in card.warnings.text()
+    assert "very small" in card.plain_text()
+
+    broken = Outcome(2, "x.jpg", FileResult(path="x.jpg", error="x.jpg is not a picture.", error_kind="not_an_image"))
+    card.show_outcome(broken, INFO)
+    assert card.headline_text() == "This photo could not be read"
+    assert card.summary.text() == "x.jpg is not a picture."
+    assert not card.candidate_rows and not card.photo.has_image()
+
+    no_model = Outcome(3, "y.jpg", FileResult(path="y.jpg", error="No model is installed: gone.", error_kind=NO_MODEL_KIND))
+    card.show_outcome(no_model, None)
+    assert card.headline_text() == "No model is installed"
+
+
+def test_every_control_has_an_accessible_name(card):
+    top = [cand(VENOMOUS[0], 0.6), cand(HARMLESS[0], 0.3)]
+    card.show_outcome(outcome("species", top, risk=True), INFO)
+    for widget in (card.headline, card.badge, card.risk_banner, card.disclaimer, card.photo):
+        assert widget.accessibleName()
+    assert all(row.bar.accessibleName() and row.bar.accessibleDescription() for row in card.candidate_rows)
