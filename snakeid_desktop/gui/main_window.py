@@ -350,7 +350,8 @@ class MainWindow(QMainWindow):
         self.session_list.setAccessibleName("Photos in this session")
         self.session_list.setIconSize(QSize(72, 72))
         self.session_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.session_list.setWordWrap(True)
+        self.session_list.setWordWrap(False)
+        self.session_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.session_list.setMinimumWidth(150)
         self.session_list.currentItemChanged.connect(self._on_current_item_changed)
         splitter.addWidget(self.session_list)
@@ -641,7 +642,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
         species = sum(1 for c in info.classes if c != "not_snake")
-        self.model_status.setText(f"Model {info.version} ready · {species} species")
+        self.model_status.setText(f"Model ready (version {info.version}) · {species} species")
         self.drop_zone.status.setText(f"Model ready: recognises {species} species.")
         self._render_current()
 
@@ -652,7 +653,10 @@ class MainWindow(QMainWindow):
             f"{message}\nPhotos cannot be identified until a model is installed "
             "(reinstall the app, or start it with --weights pointing at a model folder)."
         )
-        self.drop_zone.status.setStyleSheet("QLabel { color: #b3261e; font-weight: bold; }")
+        # White on red reads on light and dark palettes alike.
+        self.drop_zone.status.setStyleSheet(
+            "QLabel { background-color: #b3261e; color: white; font-weight: bold; padding: 8px; border-radius: 4px; }"
+        )
         self.show_message(message)
 
     # ---------------------------------------------------------------- batch window

@@ -79,7 +79,7 @@ class PhotoView(QWidget):
         iw, ih = self._image.width(), self._image.height()
         scale = min(w / iw, h / ih)
         tw, th = iw * scale, ih * scale
-        return QRectF((w - tw) / 2, (h - th) / 2, tw, th)
+        return QRectF((w - tw) / 2, 0, tw, th)  # top-aligned, level with the headline
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
