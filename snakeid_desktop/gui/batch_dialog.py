@@ -1,0 +1,583 @@
+"""The batch window: classify a whole folder with progress, cancel and resume; export; sort into folders.
+
+Long work (scan + classify, copying into folders, undo) runs in a worker ``QObject`` moved to
+its own ``QThread``; the GUI thread only receives plain data (lists of FileResult, counts,
+summaries) through queued signals, in chunks of up to 100 ms so 100k rows stay smooth.
+Cancel is cooperative (a ``threading.Event`` the engine checks between batches). Closing the
+window mid-run sets it and joins the thread before the window goes away, so Qt never sees a
+running QThread destroyed.
+
+The engine and the rest (``batch``, ``export``, ``sorting``, ``batch_cache``) are the Qt-free
+core shared with ``snakeid batch``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..batch_cli import Progress, format_duration
+from ..results import FileResult
+from .batch_model import COL_NOTES, COL_PATH, COL_SPECIES, BatchFilterModel, BatchResultsModel, ThumbnailLoader
+
+log = logging.getLogger(__name__)
+
+CHUNK_SECONDS = 0.1  # rows reach the table at most ~10 times a second, however fast the engine is
+CHUNK_ROWS = 2000
+
+
+class _Job(QObject):
+    """Runs ``fn(emit, cancel)`` on a worker thread. ``emit(kind, payload)`` reaches the GUI as ``event``."""
+
+    event = Signal(str, object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, fn: Callable, cancel: threading.Event):
+        super().__init__()
+        self._fn = fn
+        self._cancel = cancel
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(self.event.emit, self._cancel)
+        except Exception as exc:
+            from ..errors import SnakeIDError
+
+            if isinstance(exc, SnakeIDError):
+                message = str(exc)
+            else:
+                log.exception("batch job failed")
+                message = f"Unexpected error: {type(exc).__name__}: {exc}"
+            self.failed.emit(message)
+        else:
+            self.succeeded.emit(result)
+        finally:
+            self.finished.emit()
+
+
+class BatchDialog(QDialog):
+    open_result_requested = Signal(object)  # FileResult of a double-clicked row
+    run_finished = Signal(object)  # dict summary (tests and the status line use it)
+    job_finished = Signal(str)  # "run" / "sort" / "undo", after the thread has stopped
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        predictor_provider: Callable[[], object],
+        initial_folder: str | None = None,
+        use_cache: bool = True,
+    ):
+        super().__init__(parent)
+        self.setWindowTitle("Classify a folder - SnakeID")
+        self.setModal(False)
+        self.resize(980, 640)
+        self._predictor_provider = predictor_provider
+        self._use_cache = use_cache
+        self._thread: QThread | None = None
+        self._job: _Job | None = None
+        self._job_kind: str | None = None
+        self._cancel = threading.Event()
+        self._progress: Progress | None = None
+        self._failures = 0
+        self._problems: list[str] = []
+        self.last_summary: dict | None = None
+        self.last_sort = None
+        self._closing = False
+
+        self.thumbnails = ThumbnailLoader(parent=self)
+        self.model = BatchResultsModel(self.thumbnails, self)
+        self.proxy = BatchFilterModel(self)
+        self.proxy.setSourceModel(self.model)
+        self._build_ui(initial_folder)
+        self._update_buttons()
+
+    # ---------------------------------------------------------------- layout
+
+    def _build_ui(self, initial_folder: str | None) -> None:
+        layout = QVBoxLayout(self)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Folder:"))
+        self.folder_edit = QLineEdit(initial_folder or "")
+        self.folder_edit.setPlaceholderText("Choose a folder of photos")
+        row.addWidget(self.folder_edit, 1)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        row.addWidget(self.browse_button)
+        self.recursive_check = QCheckBox("Include sub-folders")
+        self.recursive_check.setChecked(True)
+        row.addWidget(self.recursive_check)
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        row.addWidget(self.start_button)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop; the results so far are kept, and a rerun resumes where this stopped")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("%v / %m")
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        layout.addWidget(self.progress_bar)
+        self.status_label = QLabel("Choose a folder and press Start. Your photos are only read, never changed.")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Show:"))
+        self.verdict_filter = QComboBox()
+        for label, key in (("All verdicts", ""), ("Species", "species"), ("Unsure", "unsure"),
+                           ("Not a snake", "not_snake"), ("Venomous risk", "risk"), ("Errors", "error")):
+            self.verdict_filter.addItem(label, key)
+        self.verdict_filter.currentIndexChanged.connect(
+            lambda _i: self.proxy.set_verdict(self.verdict_filter.currentData()))
+        filters.addWidget(self.verdict_filter)
+        self.species_filter = QComboBox()
+        self.species_filter.addItem("All species", "")
+        self.species_filter.currentIndexChanged.connect(
+            lambda _i: self.proxy.set_species(self.species_filter.currentData()))
+        filters.addWidget(self.species_filter)
+        filters.addWidget(QLabel("Min. confidence:"))
+        self.confidence_filter = QDoubleSpinBox()
+        self.confidence_filter.setRange(0, 100)
+        self.confidence_filter.setSuffix(" %")
+        self.confidence_filter.setDecimals(0)
+        self.confidence_filter.setSingleStep(5)
+        self.confidence_filter.valueChanged.connect(lambda v: self.proxy.set_min_probability(v / 100.0))
+        filters.addWidget(self.confidence_filter)
+        filters.addStretch(1)
+        self.shown_label = QLabel("")
+        filters.addWidget(self.shown_label)
+        layout.addLayout(filters)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # scan order until the user sorts
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        # Fixed row height: the view never measures 100k rows.
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.thumbnails.side + 4)
+        self.table.setIconSize(QSize(self.thumbnails.side, self.thumbnails.side))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setColumnWidth(COL_PATH, 300)
+        self.table.setColumnWidth(COL_SPECIES, 260)
+        header.resizeSection(COL_NOTES, 200)
+        self.table.doubleClicked.connect(self._on_double_click)
+        layout.addWidget(self.table, 1)
+        self.proxy.rowsInserted.connect(self._update_shown)
+        self.proxy.rowsRemoved.connect(self._update_shown)
+        self.proxy.modelReset.connect(self._update_shown)
+        self.proxy.layoutChanged.connect(self._update_shown)
+
+        actions = QHBoxLayout()
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button.clicked.connect(lambda: self._ask_export("csv"))
+        self.export_json_button = QPushButton("Export JSON…")
+        self.export_json_button.clicked.connect(lambda: self._ask_export("json"))
+        self.sort_button = QPushButton("Copy into per-species folders…")
+        self.sort_button.setToolTip("Copies each photo into <species>/, unsure/, not_snake/ or errors/ "
+                                    "in a folder you choose; nothing is overwritten")
+        self.sort_button.clicked.connect(self._ask_sort)
+        self.move_check = QCheckBox("Move instead of copy")
+        self.move_check.setToolTip("Moves the originals out of their folder (asks to confirm; can be undone)")
+        self.undo_button = QPushButton("Undo last sort")
+        self.undo_button.clicked.connect(self.undo_last_sort)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        for widget in (self.export_csv_button, self.export_json_button, self.sort_button, self.move_check,
+                       self.undo_button):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        actions.addWidget(self.close_button)
+        layout.addLayout(actions)
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def is_busy(self) -> bool:
+        return self._thread is not None
+
+    def _update_buttons(self) -> None:
+        busy = self.is_busy
+        has_rows = self.model.rowCount() > 0
+        for widget in (self.start_button, self.browse_button, self.folder_edit, self.recursive_check):
+            widget.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        for widget in (self.export_csv_button, self.export_json_button, self.sort_button, self.move_check):
+            widget.setEnabled(has_rows and not busy)
+        from ..sorting import last_manifest
+
+        self.undo_button.setEnabled(not busy and last_manifest() is not None)
+
+    @Slot()
+    def _update_shown(self, *args) -> None:
+        total = self.model.rowCount()
+        shown = self.proxy.rowCount()
+        self.shown_label.setText(f"{shown} of {total} shown" if shown != total else f"{total} photos")
+
+    def _start_job(self, kind: str, fn: Callable) -> None:
+        assert self._thread is None
+        self._cancel = threading.Event()
+        thread = QThread()
+        thread.setObjectName(f"snakeid-batch-{kind}")
+        job = _Job(fn, self._cancel)
+        job.moveToThread(thread)
+        thread.started.connect(job.run)
+        job.event.connect(self._on_event)
+        job.succeeded.connect(self._on_succeeded)
+        job.failed.connect(self._on_failed)
+        job.finished.connect(thread.quit)
+        thread.finished.connect(job.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._job, self._job_kind = thread, job, kind
+        self._update_buttons()
+        thread.start()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread, kind = self._thread, self._job_kind
+        self._thread, self._job, self._job_kind = None, None, None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        if not self._closing:
+            self._update_buttons()
+        if kind:
+            self.job_finished.emit(kind)
+
+    def _stop_worker(self) -> None:
+        """Cancel and join whatever runs; the engine stops within about one batch."""
+        self._cancel.set()
+        thread = self._thread
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+        self.thumbnails.shutdown()
+
+    # ---------------------------------------------------------------- classify
+
+    @Slot()
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of photos to classify", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    @Slot()
+    def start(self) -> None:
+        if self.is_busy:
+            return
+        folder_text = self.folder_edit.text().strip()
+        if not folder_text:
+            self.status_label.setText("Choose a folder first.")
+            return
+        folder = Path(folder_text).expanduser()
+        if not folder.is_dir():
+            self.status_label.setText(f"{folder} is not a folder that exists.")
+            return
+        recursive = self.recursive_check.isChecked()
+        self.model.clear()
+        self.model.root = folder
+        self._failures = 0
+        self._problems = []
+        self._progress = None
+        self.last_summary = None
+        self.progress_bar.setRange(0, 0)  # busy indicator while scanning / loading the model
+        self.status_label.setText("Looking for photos…")
+        provider, use_cache = self._predictor_provider, self._use_cache
+
+        def work(emit, cancel: threading.Event) -> dict:
+            return _classify_folder(folder, recursive, provider, use_cache, emit, cancel)
+
+        self._start_job("run", work)
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.is_busy:
+            self._cancel.set()
+            self.status_label.setText("Stopping…")
+
+    @Slot(str, object)
+    def _on_event(self, kind: str, payload) -> None:
+        if kind == "total":
+            self._progress = Progress(int(payload))
+            self.progress_bar.setRange(0, max(1, int(payload)))
+            self.progress_bar.setValue(0)
+            self.status_label.setText(f"{payload} photos found. Loading the model…")
+        elif kind == "problem":
+            self._problems.append(str(payload))
+        elif kind == "results":
+            self._add_results(payload)
+        elif kind == "sorted":
+            self.progress_bar.setValue(int(payload))
+        elif kind == "sort_total":
+            self.progress_bar.setRange(0, max(1, int(payload)))
+            self.progress_bar.setValue(0)
+
+    def _add_results(self, results: list[FileResult]) -> None:
+        self.model.append_results(results)
+        self._failures += sum(1 for r in results if not r.ok)
+        self._add_species_choices(results)
+        if self._progress is not None:
+            self._progress.update(self.model.rowCount())
+            self.progress_bar.setValue(self.model.rowCount())
+            p = self._progress
+            self.status_label.setText(
+                f"{p.done} / {p.total} photos · {p.rate:.1f} photos/s · {format_duration(p.seconds_left)} left"
+                + (f" · {self._failures} failed" if self._failures else "")
+            )
+
+    def _add_species_choices(self, results: list[FileResult]) -> None:
+        known = {self.species_filter.itemData(i) for i in range(self.species_filter.count())}
+        for r in results:
+            best = r.prediction.best if r.ok and r.prediction is not None else None
+            if best is not None and best.species not in known:
+                known.add(best.species)
+                self.species_filter.addItem(best.common_name, best.species)
+
+    @Slot(object)
+    def _on_succeeded(self, summary) -> None:
+        if self._job_kind == "run":
+            self._run_done(summary)
+        elif self._job_kind == "sort":
+            self._sort_done(summary)
+        elif self._job_kind == "undo":
+            self._undo_done(summary)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self.progress_bar.maximum() == 0:
+            self.progress_bar.setRange(0, 1)
+        self.status_label.setText(message)
+
+    def _run_done(self, summary: dict) -> None:
+        done, total = self.model.rowCount(), summary["total"]
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(done)
+        parts = [f"Stopped after {done} of {total} photos." if summary["cancelled"] else f"Done: {done} photos."]
+        if self._failures:
+            parts.append(f"{self._failures} could not be classified (see the Errors filter).")
+        if summary["cache_hits"]:
+            parts.append(f"{summary['cache_hits']} reused from an earlier run.")
+        if summary["cache_error"]:
+            parts.append(summary["cache_error"])
+        if self._problems:
+            parts.append(f"{len(self._problems)} sub-folder(s) skipped: {self._problems[0]}")
+        if summary["cancelled"]:
+            parts.append("Start again to resume.")
+        self.status_label.setText(" ".join(parts))
+        self.last_summary = dict(summary, rows=done, failures=self._failures, problems=list(self._problems))
+        self.run_finished.emit(self.last_summary)
+
+    # ---------------------------------------------------------------- results out
+
+    @Slot(object)
+    def _on_double_click(self, index) -> None:
+        result = self.proxy.result_for(index)
+        if result is not None:
+            self.open_result_requested.emit(result)
+
+    def _ask_export(self, fmt: str) -> None:
+        suggested = str(Path(self.folder_edit.text() or ".") / f"snakeid-results.{fmt}")
+        filters = "CSV files (*.csv)" if fmt == "csv" else "JSON files (*.json)"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", suggested, filters)
+        if path:
+            self.export_to(path, fmt)
+
+    def export_to(self, path: str | Path, fmt: str | None = None) -> bool:
+        """Write every row (not only the filtered ones), atomically, in the CLI's format."""
+        from ..export import export_results
+
+        path = Path(path)
+        fmt = fmt or path.suffix.lstrip(".").lower()
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            rows = self.model.results()
+            if fmt == "json":
+                export_results(rows, json_path=path)
+            else:
+                export_results(rows, csv_path=path)
+        except OSError as exc:
+            self.status_label.setText(f"Could not write {path}: {exc.strerror or exc}.")
+            return False
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        self.status_label.setText(f"Exported {len(rows)} rows to {path}.")
+        return True
+
+    # ---------------------------------------------------------------- sort into folders
+
+    def _ask_sort(self) -> None:
+        destination = QFileDialog.getExistingDirectory(
+            self, "Folder to sort the photos into", self.folder_edit.text())
+        if destination:
+            self.sort_into(destination, move=self.move_check.isChecked())
+
+    def _confirm_move(self, count: int, destination: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Move the original photos?",
+            f"This moves {count} original photos out of their folders into {destination}.\n\n"
+            "Nothing is overwritten and “Undo last sort” puts them back, but until then they are no longer "
+            "where they were. Copying is the safe choice.\n\nMove them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def sort_into(self, destination: str | Path, move: bool = False) -> bool:
+        """Copy (or, confirmed, move) every row's photo into per-verdict folders under ``destination``."""
+        if self.is_busy or self.model.rowCount() == 0:
+            return False
+        results = self.model.results()
+        if move and not self._confirm_move(len(results), str(destination)):
+            self.status_label.setText("Nothing was moved.")
+            return False
+        from ..sorting import sort_results
+
+        destination = Path(destination)
+        self.progress_bar.setRange(0, len(results))
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"{'Moving' if move else 'Copying'} {len(results)} photos into {destination}…")
+
+        def work(emit, cancel):
+            last = [0.0]
+
+            def progress(done: int) -> None:
+                now = time.monotonic()
+                if now - last[0] >= CHUNK_SECONDS:
+                    last[0] = now
+                    emit("sorted", done)
+
+            return sort_results(results, destination, move=move, cancel_event=cancel, on_progress=progress)
+
+        self._start_job("sort", work)
+        return True
+
+    def _sort_done(self, summary) -> None:
+        self.last_sort = summary
+        self.progress_bar.setValue(summary.done)
+        verb = "Moved" if summary.mode == "move" else "Copied"
+        text = f"{verb} {summary.done} photos into {len(summary.by_category)} folders."
+        if summary.cancelled:
+            text += " Stopped early."
+        if summary.problems:
+            text += f" {len(summary.problems)} could not be {summary.mode}d: {summary.problems[0]}"
+        self.status_label.setText(text + " “Undo last sort” reverses it.")
+
+    @Slot()
+    def undo_last_sort(self) -> bool:
+        from ..sorting import last_manifest, undo_sort
+
+        if self.is_busy:
+            return False
+        manifest = last_manifest()
+        if manifest is None:
+            self.status_label.setText("There is no sort to undo.")
+            return False
+        self.progress_bar.setRange(0, 0)
+        self.status_label.setText("Undoing the last sort…")
+        self._start_job("undo", lambda emit, cancel: undo_sort(manifest))
+        return True
+
+    def _undo_done(self, summary) -> None:
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(1)
+        text = f"Undone: {summary.undone} photos."
+        if summary.problems:
+            text += f" {len(summary.problems)} left as they are: {summary.problems[0]}"
+        self.status_label.setText(text)
+
+    # ---------------------------------------------------------------- closing
+
+    def done(self, result: int) -> None:  # Esc, Close and the window's close button all end here
+        self._shutdown()
+        super().done(result)
+
+    def closeEvent(self, event) -> None:
+        self._shutdown()
+        super().closeEvent(event)
+
+    def _shutdown(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_worker()
+
+
+def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, emit, cancel) -> dict:
+    """The worker-thread side of a run: scan, load the model, classify, emit rows in chunks."""
+    from ..batch import BatchEngine, scan_images
+
+    paths: list[str] = []
+    for path in scan_images(folder, recursive, lambda p, message: emit("problem", message)):
+        if cancel.is_set():
+            break
+        paths.append(str(path))
+    emit("total", len(paths))
+    summary = {"total": len(paths), "cancelled": False, "cache_hits": 0, "cache_error": None}
+    if cancel.is_set():
+        summary["cancelled"] = True
+        return summary
+    predictor = provider()  # may block while the main window's worker finishes loading the model
+    cache = None
+    if use_cache:
+        from ..batch_cache import BatchCache
+
+        cache = BatchCache.open_default()
+        summary["cache_error"] = BatchCache.last_error if cache is None else None
+    engine = BatchEngine(predictor, cache=cache)
+    chunk: list[FileResult] = []
+    last_emit = time.monotonic()
+    try:
+        for result in engine.run(paths, cancel):
+            chunk.append(result)
+            now = time.monotonic()
+            if now - last_emit >= CHUNK_SECONDS or len(chunk) >= CHUNK_ROWS:
+                emit("results", chunk)
+                chunk, last_emit = [], now
+        if chunk:
+            emit("results", chunk)
+    finally:
+        if cache is not None:
+            cache.close()
+    summary["cancelled"] = cancel.is_set()
+    summary["cache_hits"] = engine.cache_hits
+    return summary

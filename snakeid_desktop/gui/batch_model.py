@@ -1,0 +1,283 @@
+"""Table model for the batch window: one row per FileResult, appended in chunks, thumbnails on demand.
+
+No widget per row: a view asks only for the rows on screen, so 100k rows cost a list of
+results plus a path -> row index. Rows arrive in chunks (one ``beginInsertRows`` each).
+Thumbnails are decoded on a single background thread the first time a row is painted and
+kept in a bounded LRU cache of QPixmaps (created on the GUI thread only).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
+
+from ..results import FileResult
+
+log = logging.getLogger(__name__)
+
+COL_PATH, COL_VERDICT, COL_SPECIES, COL_PROBABILITY, COL_VENOM, COL_NOTES = range(6)
+HEADERS = ("Photo", "Verdict", "Species", "Confidence", "Venom", "Warnings / error")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
+VERDICT_LABELS = {"species": "Species", "unsure": "Unsure", "not_snake": "Not a snake", None: "Error"}
+VENOM_LABELS = {"yes": "Venomous", "mild": "Mildly venomous", "no": "Harmless"}
+THUMB_SIDE = 40
+ERROR_COLOUR = QColor(179, 38, 30)
+
+
+def verdict_key(result: FileResult) -> str:
+    """``species`` / ``unsure`` / ``not_snake`` / ``error``: the filter's vocabulary."""
+    if not result.ok or result.prediction is None:
+        return "error"
+    return result.prediction.verdict
+
+
+class ThumbnailLoader(QObject):
+    """Decodes small thumbnails off the GUI thread; QPixmaps are made here, on the GUI thread."""
+
+    thumbnail_ready = Signal(str)  # path
+    _decoded = Signal(str, object)  # path, (w, h, rgb bytes) or None; crosses from the pool thread
+
+    def __init__(self, side: int = THUMB_SIDE, capacity: int = 2000, parent=None):
+        super().__init__(parent)
+        self.side = side
+        self.capacity = capacity
+        self._cache: OrderedDict[str, QPixmap | None] = OrderedDict()
+        self._pending: set[str] = set()
+        # One thread: thumbnails are a nicety and must not compete with a running batch.
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(1, thread_name_prefix="snakeid-thumbs")
+        self._decoded.connect(self._on_decoded)
+
+    def get(self, path: str) -> QPixmap | None:
+        """The cached thumbnail, or None (and a decode is queued unless one already failed)."""
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        if path not in self._pending and self._pool is not None:
+            self._pending.add(path)
+            self._pool.submit(self._decode, path)
+        return None
+
+    def _decode(self, path: str) -> None:
+        pixels = None
+        try:
+            from ..imageload import load_image
+
+            image = load_image(path, min_side=self.side).image
+            image.thumbnail((self.side, self.side))
+            pixels = (image.width, image.height, image.tobytes())
+        except Exception as exc:  # a failed thumbnail is only a missing icon
+            log.debug("no thumbnail for %s: %s", path, exc)
+        try:
+            self._decoded.emit(path, pixels)
+        except RuntimeError:
+            pass  # the loader was deleted while this decode ran
+
+    @Slot(str, object)
+    def _on_decoded(self, path: str, pixels) -> None:
+        self._pending.discard(path)
+        pixmap = None
+        if pixels is not None:
+            w, h, data = pixels
+            pixmap = QPixmap.fromImage(QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
+        self._cache[path] = pixmap
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        self.thumbnail_ready.emit(path)
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BatchResultsModel(QAbstractTableModel):
+    def __init__(self, thumbnails: ThumbnailLoader | None = None, parent=None):
+        super().__init__(parent)
+        self._rows: list[FileResult] = []
+        self._row_of: dict[str, int] = {}
+        self.root: Path | None = None  # paths are shown relative to it
+        self.thumbnails = thumbnails
+        if thumbnails is not None:
+            thumbnails.thumbnail_ready.connect(self._on_thumbnail)
+
+    # -- content
+
+    def append_results(self, results: Sequence[FileResult]) -> None:
+        if not results:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(results) - 1)
+        for offset, result in enumerate(results):
+            self._row_of[result.path] = first + offset
+        self._rows.extend(results)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows = []
+        self._row_of = {}
+        self.endResetModel()
+
+    def results(self) -> list[FileResult]:
+        return list(self._rows)
+
+    def result_at(self, row: int) -> FileResult:
+        return self._rows[row]
+
+    # -- Qt model API
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def _shown_path(self, result: FileResult) -> str:
+        if self.root is not None:
+            try:
+                return str(Path(result.path).relative_to(self.root))
+            except ValueError:
+                pass
+        return result.path
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        result = self._rows[index.row()]
+        col = index.column()
+        if role == RESULT_ROLE:
+            return result
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(result, col)
+        if role == SORT_ROLE:
+            return self._sort_value(result, col)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == COL_PATH:
+                return result.path
+            if col == COL_NOTES:
+                return self._display(result, col) or None
+            if col == COL_VENOM and result.prediction is not None and result.prediction.risk:
+                return "A venomous species is among the likely candidates: treat this snake as dangerous."
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_PATH and self.thumbnails is not None:
+            return self.thumbnails.get(result.path)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if not result.ok or (col == COL_VENOM and result.prediction is not None and result.prediction.risk):
+                return QBrush(ERROR_COLOUR)
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, result: FileResult, col: int) -> str:
+        pred = result.prediction
+        best = pred.best if pred is not None else None
+        if col == COL_PATH:
+            return self._shown_path(result)
+        if col == COL_VERDICT:
+            return VERDICT_LABELS.get(pred.verdict if pred else None, "Error") if result.ok else "Error"
+        if col == COL_SPECIES:
+            if best is None or not result.ok:
+                return ""
+            name = f"{best.common_name} ({best.scientific_name})"
+            return name if pred.verdict == "species" else f"{name}?"
+        if col == COL_PROBABILITY:
+            return f"{best.probability * 100:.1f} %" if best is not None and result.ok else ""
+        if col == COL_VENOM:
+            if best is None or not result.ok:
+                return ""
+            label = VENOM_LABELS.get(best.venomous, best.venomous)
+            return f"⚠ {label} (risk)" if pred.risk else label
+        if col == COL_NOTES:
+            if not result.ok:
+                return result.error or "Failed"
+            return " | ".join(result.warnings)
+        return ""
+
+    def _sort_value(self, result: FileResult, col: int):
+        pred = result.prediction
+        best = pred.best if pred is not None else None
+        if col == COL_PROBABILITY:
+            return best.probability if best is not None and result.ok else -1.0
+        if col == COL_VENOM:
+            # Risky rows first when sorted descending.
+            return (2 if pred is not None and pred.risk else 0) + (1 if best and best.venomous != "no" else 0)
+        return self._display(result, col).casefold()
+
+    @Slot(str)
+    def _on_thumbnail(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None and row < len(self._rows):
+            index = self.index(row, COL_PATH)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class BatchFilterModel(QSortFilterProxyModel):
+    """Sort by any column (numbers as numbers) and filter by verdict, species and confidence."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self._verdict: str | None = None  # species / unsure / not_snake / error / risk
+        self._species: str | None = None
+        self._min_probability = 0.0
+
+    def set_verdict(self, verdict: str | None) -> None:
+        self.beginFilterChange()
+        self._verdict = verdict or None
+        self.endFilterChange()
+
+    def set_species(self, slug: str | None) -> None:
+        self.beginFilterChange()
+        self._species = slug or None
+        self.endFilterChange()
+
+    def set_min_probability(self, value: float) -> None:
+        self.beginFilterChange()
+        self._min_probability = float(value)
+        self.endFilterChange()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
+        model = self.sourceModel()
+        result: FileResult = model.result_at(source_row)
+        if self._verdict:
+            if self._verdict == "risk":
+                if result.prediction is None or not result.prediction.risk:
+                    return False
+            elif verdict_key(result) != self._verdict:
+                return False
+        best = result.prediction.best if result.prediction is not None else None
+        if self._species and (best is None or best.species != self._species):
+            return False
+        if self._min_probability > 0 and (best is None or best.probability < self._min_probability):
+            return False
+        return True
+
+    def result_for(self, proxy_index) -> FileResult | None:
+        if isinstance(proxy_index, QPersistentModelIndex):
+            proxy_index = self.index(proxy_index.row(), proxy_index.column())
+        if not proxy_index.isValid():
+            return None
+        return self.sourceModel().result_at(self.mapToSource(proxy_index).row())
