@@ -293,6 +293,19 @@ def test_batch_menu_without_the_dialog_module_says_so(qtbot, window, monkeypatch
     assert "batch window is not available" in blocker.args[0]
 
 
+def test_removing_and_clearing_the_session(qtbot, window, tmp_path):
+    paths = [draw_photo(tmp_path / f"r{i}.png") for i in range(3)]
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
+        window.open_paths(paths)
+    window.session_list.setFocus()
+    window.remove_current()
+    assert window.session_list.count() == 2 and len(window.entries) == 2
+    window.clear_session()
+    assert window.session_list.count() == 0 and window.entries == {}
+    assert window.stack.currentWidget() is window.drop_zone
+    assert window.queue_status.text() == ""
+
+
 # ---------------------------------------------------------------- the worker
 
 
@@ -306,8 +319,11 @@ def test_gui_keeps_processing_events_while_a_slow_model_runs(qtbot, make_window,
     timer.start()
     with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
         window.open_paths([photo])
+        assert window.queue_status.text() == "1 photo to classify"
+        assert window.card.busy.isVisibleTo(window.card)
     timer.stop()
     assert slow.calls == 1
+    assert window.queue_status.text() == ""
     # ~50 ticks are due during the 1 s forward pass; a blocked GUI thread would get ~1.
     assert len(ticks) >= 10
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]

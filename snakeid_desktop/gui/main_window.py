@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -369,6 +370,18 @@ class MainWindow(QMainWindow):
         self.splitter = splitter
         outer.addWidget(splitter, 1)
 
+        self.busy_indicator = QProgressBar()
+        self.busy_indicator.setRange(0, 0)  # indeterminate: model loading or photos waiting
+        self.busy_indicator.setMaximumWidth(120)
+        self.busy_indicator.setMaximumHeight(12)
+        self.busy_indicator.setTextVisible(False)
+        self.busy_indicator.setAccessibleName("Busy")
+        self.busy_indicator.hide()
+        self.queue_status = QLabel("")
+        self.queue_status.setObjectName("queue_status")
+        self.queue_status.setAccessibleName("Photos waiting")
+        self.statusBar().addPermanentWidget(self.queue_status)
+        self.statusBar().addPermanentWidget(self.busy_indicator)
         self.model_status = QLabel("Model: not loaded yet")
         self.model_status.setObjectName("model_status")
         self.model_status.setAccessibleName("Model status")
@@ -529,6 +542,7 @@ class MainWindow(QMainWindow):
         self._trim_session()
         if first_item is not None:
             self.session_list.setCurrentItem(first_item)
+        self._update_busy()
         return ids
 
     def _add_item(self, request_id: int, name: str) -> QListWidgetItem:
@@ -555,6 +569,7 @@ class MainWindow(QMainWindow):
         self.controller.cancel(request_id)
         self.entries.pop(request_id, None)
         self.session_list.takeItem(self.session_list.row(item))
+        self._update_busy()
         if self.session_list.count() == 0:
             self._show_empty()
 
@@ -563,6 +578,7 @@ class MainWindow(QMainWindow):
         self.controller.cancel_all()
         self.entries.clear()
         self.session_list.clear()
+        self._update_busy()
         self._show_empty()
 
     def _show_empty(self) -> None:
@@ -610,6 +626,7 @@ class MainWindow(QMainWindow):
                 outcome.request_id, outcome.source_name, entry.batch_result, outcome.photo, outcome.thumbnail, outcome.original_size
             )
         entry.outcome = outcome
+        self._update_busy()
         entry.item.setText(f"{entry.name}\n{_short_verdict(outcome.result)}")
         if outcome.thumbnail is not None:
             entry.item.setIcon(QIcon(QPixmap.fromImage(outcome.thumbnail.to_qimage())))
@@ -623,9 +640,16 @@ class MainWindow(QMainWindow):
         if entry is None:
             return
         entry.error = message
+        self._update_busy()
         entry.item.setText(f"{entry.name}\nerror")
         if request_id == self.current_id:
             self._render_current()
+
+    def _update_busy(self) -> None:
+        waiting = sum(1 for e in self.entries.values() if e.outcome is None and e.error is None)
+        self.queue_status.setText(f"{waiting} photo{'s' if waiting != 1 else ''} to classify" if waiting else "")
+        loading = self.controller.state in ("idle", "loading")
+        self.busy_indicator.setVisible(bool(waiting) or loading)
 
     @Slot(int)
     def _on_top_k_changed(self, value: int) -> None:
@@ -638,12 +662,14 @@ class MainWindow(QMainWindow):
     def _on_model_loading(self) -> None:
         self.model_status.setText("Model: loading…")
         self.drop_zone.status.setText("Loading the model… you can drop photos already.")
+        self._update_busy()
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
         species = sum(1 for c in info.classes if c != "not_snake")
         self.model_status.setText(f"Model ready (version {info.version}) · {species} species")
         self.drop_zone.status.setText(f"Model ready: recognises {species} species.")
+        self._update_busy()
         self._render_current()
 
     @Slot(str)
@@ -657,6 +683,7 @@ class MainWindow(QMainWindow):
         self.drop_zone.status.setStyleSheet(
             "QLabel { background-color: #b3261e; color: white; font-weight: bold; padding: 8px; border-radius: 4px; }"
         )
+        self._update_busy()
         self.show_message(message)
 
     # ---------------------------------------------------------------- batch window
