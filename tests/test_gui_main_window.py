@@ -286,6 +286,23 @@ def test_folder_drop_offers_the_batch_dialog(qtbot, window, tmp_path, monkeypatc
     window.batch_dialog.close()
 
 
+def test_folder_drop_opens_the_real_batch_dialog_and_closing_the_window_closes_it(qtbot, window, tmp_path):
+    batch_dialog = pytest.importorskip("snakeid_desktop.gui.batch_dialog")
+    folder = tmp_path / "field trip"
+    folder.mkdir()
+    draw_photo(folder / "a.png")
+    with qtbot.waitSignal(window.batch_dialog_opened) as blocker:
+        send_drop(window, mime_with_urls(QUrl.fromLocalFile(str(folder))))
+    dialog = blocker.args[0]
+    assert isinstance(dialog, batch_dialog.BatchDialog)
+    assert Path(dialog.folder_edit.text()) == folder
+    # Ctrl+B while it is open brings the same window forward rather than a second one
+    window.batch_action.trigger()
+    assert window.batch_dialog is dialog
+    window.close()
+    assert not window.controller.is_running
+
+
 def test_batch_menu_without_the_dialog_module_says_so(qtbot, window, monkeypatch):
     monkeypatch.setitem(sys.modules, "snakeid_desktop.gui.batch_dialog", None)  # import raises ImportError
     with qtbot.waitSignal(window.message_shown) as blocker:
