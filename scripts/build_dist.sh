@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Build the standalone app (dist/SnakeID/) with PyInstaller in its own virtual environment.
+#
+#   bash scripts/build_dist.sh            # or: make dist
+#   SNAKEID_ONEFILE=1 bash scripts/build_dist.sh   # also build single-file executables
+#
+# The environment gets a CPU-only torch and nothing the app does not import at run time
+# (no torchvision, numpy, CUDA libraries): every package installed here can end up in the bundle.
+# Environment knobs:
+#   PYTHON            interpreter for the venv (default python3)
+#   DIST_VENV         venv folder (default .venv-dist)
+#   DIST_TORCH_SPEC   torch requirement (default torch==2.13.0)
+#   DIST_TORCH_INDEX  index serving CPU-only torch wheels, e.g. https://download.pytorch.org/whl/cpu
+#                     (needed on Linux off this machine: PyPI's Linux torch pulls in CUDA)
+#   SNAKEID_WEIGHTS_DIR  bundle this model folder instead of weights/ (tests only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+DIST_VENV=${DIST_VENV:-.venv-dist}
+DIST_TORCH_SPEC=${DIST_TORCH_SPEC:-torch==2.13.0}
+DIST_TORCH_INDEX=${DIST_TORCH_INDEX:-}
+PYINSTALLER_SPEC=${PYINSTALLER_SPEC:-pyinstaller>=6.6}
+PIP_FLAGS=(--disable-pip-version-check -q)
+
+case "$(uname -s)" in
+  MINGW*|MSYS*|CYGWIN*) VENV_BIN="$DIST_VENV/Scripts" ;;
+  *) VENV_BIN="$DIST_VENV/bin" ;;
+esac
+VPY="$VENV_BIN/python"
+
+# Reinstall when the requirements written in this script change, not on every build.
+REQUIREMENTS_STAMP="$DIST_TORCH_SPEC|$DIST_TORCH_INDEX|$PYINSTALLER_SPEC|pillow platformdirs PySide6-Essentials pillow-heif|$(cksum < pyproject.toml)"
+STAMP_FILE="$DIST_VENV/.dist-installed"
+if [[ ! -x "$VPY" ]]; then
+  echo "build_dist: creating $DIST_VENV"
+  "$PYTHON" -m venv "$DIST_VENV"
+fi
+if [[ ! -f "$STAMP_FILE" || "$(cat "$STAMP_FILE")" != "$REQUIREMENTS_STAMP" ]]; then
+  echo "build_dist: installing CPU-only $DIST_TORCH_SPEC, PyInstaller and the app's run-time packages"
+  if [[ -n "$DIST_TORCH_INDEX" ]]; then
+    "$VPY" -m pip install "${PIP_FLAGS[@]}" --index-url "$DIST_TORCH_INDEX" "$DIST_TORCH_SPEC"
+  else
+    "$VPY" -m pip install "${PIP_FLAGS[@]}" "$DIST_TORCH_SPEC"
+  fi
+  "$VPY" -m pip install "${PIP_FLAGS[@]}" "$PYINSTALLER_SPEC" pillow platformdirs PySide6-Essentials pillow-heif
+  "$VPY" -m pip install "${PIP_FLAGS[@]}" --no-deps -e .
+  printf '%s' "$REQUIREMENTS_STAMP" > "$STAMP_FILE"
+fi
+
+# Refuse to freeze a CUDA torch or stray heavy packages: they would silently bloat the bundle by GBs.
+"$VPY" - <<'PY'
+import importlib.metadata as md
+import sys
+
+import torch
+
+problems = []
+if torch.version.cuda or getattr(torch.version, "hip", None):
+    problems.append(f"torch {torch.__version__} is a GPU build (cuda={torch.version.cuda})")
+names = {d.metadata["Name"].lower() for d in md.distributions()}
+stray = sorted(n for n in names if n.startswith("nvidia-") or n in {"torchvision", "numpy", "triton"})
+if stray:
+    problems.append("packages that must not be bundled are installed: " + ", ".join(stray))
+if problems:
+    sys.exit("build_dist: " + "; ".join(problems) + "\n  remove the build venv and rerun.")
+print(f"build_dist: torch {torch.__version__} (CPU only), python {sys.version.split()[0]}")
+PY
+
+started=$(date +%s)
+"$VPY" -m PyInstaller --noconfirm --clean --distpath dist --workpath build pyinstaller.spec
+echo "build_dist: PyInstaller took $(( $(date +%s) - started )) s; app in dist/SnakeID/"
