@@ -1,0 +1,309 @@
+"""The batch window end to end (offscreen): run, cancel, close mid-run, filters, export, sort + undo, resume."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QThread, Qt  # noqa: E402
+
+from snakeid_desktop.export import read_csv  # noqa: E402
+from snakeid_desktop.gui.batch_dialog import BatchDialog  # noqa: E402
+from snakeid_desktop.gui.batch_model import COL_PATH, RESULT_ROLE  # noqa: E402
+from tests.test_batch import make_folder, make_photo, snapshot  # noqa: E402
+
+# The offscreen platform plugin warns about size hints; a limitation of that plugin, not of the app.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support (propagateSizeHints|raise)")
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNAKEID_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SNAKEID_DATA_DIR", str(tmp_path / "data"))
+
+
+class SlowPredictor:
+    """The real test predictor, but each forward pass takes a while: time for cancel and close."""
+
+    def __init__(self, predictor, delay: float = 0.05):
+        self._predictor = predictor
+        self._delay = delay
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+    def predict_tensors(self, batch, top_k=None):
+        self.calls += 1
+        time.sleep(self._delay)
+        return self._predictor.predict_tensors(batch, top_k)
+
+
+def open_dialog(qtbot, folder, provider, **kwargs) -> BatchDialog:
+    dialog = BatchDialog(None, predictor_provider=provider, initial_folder=str(folder), **kwargs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def run_to_end(qtbot, dialog, timeout=60_000) -> dict:
+    with qtbot.waitSignal(dialog.job_finished, timeout=timeout):
+        with qtbot.waitSignal(dialog.run_finished, timeout=timeout) as blocker:
+            dialog.start()
+    return blocker.args[0]
+
+
+def test_run_completes_with_one_row_per_file(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=10)
+    make_photo(folder / "sub" / "deep.jpg", 77)
+    before = snapshot(files["good"] + files["bad"])
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    assert dialog.folder_edit.text() == str(folder)
+
+    summary = run_to_end(qtbot, dialog)
+
+    total = len(files["good"]) + len(files["bad"]) + 1
+    assert summary["total"] == total and summary["rows"] == total and not summary["cancelled"]
+    assert summary["failures"] == len(files["bad"])
+    assert dialog.model.rowCount() == total
+    paths = [r.path for r in dialog.model.results()]
+    assert len(set(paths)) == total and str(folder / "sub" / "deep.jpg") in paths
+    assert dialog.progress_bar.value() == total == dialog.progress_bar.maximum()
+    assert f"Done: {total} photos" in dialog.status_label.text()
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.export_csv_button.isEnabled()
+    assert snapshot(files["good"] + files["bad"]) == before
+
+
+def test_not_recursive_leaves_sub_folders_out(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    make_photo(folder / "top.png", 1)
+    make_photo(folder / "sub" / "deep.png", 2)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    dialog.recursive_check.setChecked(False)
+    assert run_to_end(qtbot, dialog)["total"] == 1
+
+
+def test_cancel_keeps_partial_results(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    for i in range(120):
+        make_photo(folder / f"p{i:03d}.png", i)
+    slow = SlowPredictor(predictor, delay=0.1)
+    dialog = open_dialog(qtbot, folder, lambda: slow)
+    with qtbot.waitSignal(dialog.run_finished, timeout=60_000) as blocker:
+        dialog.start()
+        qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=30_000)
+        dialog.cancel()
+    summary = blocker.args[0]
+    qtbot.waitUntil(lambda: not dialog.is_busy)
+    assert summary["cancelled"]
+    kept = dialog.model.rowCount()
+    assert 0 < kept < 120
+    assert [r.path for r in dialog.model.results()] == [str(folder / f"p{i:03d}.png") for i in range(kept)]
+    assert "Stopped after" in dialog.status_label.text()
+    assert dialog.export_csv_button.isEnabled()  # partial results can be exported
+
+
+def test_closing_mid_run_stops_the_worker_cleanly(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    for i in range(160):  # ten batches of 16
+        make_photo(folder / f"p{i:03d}.png", i)
+    slow = SlowPredictor(predictor, delay=0.1)
+    dialog = open_dialog(qtbot, folder, lambda: slow)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=30_000)
+    thread = dialog._thread
+    assert isinstance(thread, QThread) and thread.isRunning()
+    started = time.monotonic()
+    dialog.close()
+    assert not thread.isRunning()
+    assert time.monotonic() - started < 10  # cancel is honoured between batches
+    calls_at_close = slow.calls
+    assert calls_at_close <= 4  # stopped within a batch or two of the close, not after all ten
+    qtbot.wait(300)
+    assert slow.calls == calls_at_close  # nothing keeps classifying after the window closed
+    assert not [t for t in threading.enumerate() if t.name.startswith("snakeid-decode")]
+
+
+def test_closing_while_the_model_still_loads(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    make_photo(folder / "a.png", 1)
+    release = threading.Event()
+
+    def slow_provider():
+        release.wait(5)
+        return predictor
+
+    dialog = open_dialog(qtbot, folder, slow_provider)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.progress_bar.maximum() == 1, timeout=10_000)  # scanned, now loading
+    thread = dialog._thread
+    assert thread is not None and thread.isRunning()
+    threading.Timer(0.3, release.set).start()
+    dialog.close()  # waits for the provider, then the engine sees the cancel flag
+    assert release.is_set() and not thread.isRunning()
+    assert dialog.model.rowCount() == 0  # cancelled before classifying anything
+
+
+def test_filters_and_sorting(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=8)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    proxy = dialog.proxy
+    total = dialog.model.rowCount()
+
+    dialog.verdict_filter.setCurrentIndex(dialog.verdict_filter.findData("error"))
+    assert proxy.rowCount() == len(files["bad"])
+    assert f"{len(files['bad'])} of {total} shown" == dialog.shown_label.text()
+    errors = {proxy.result_for(proxy.index(r, 0)).path for r in range(proxy.rowCount())}
+    assert errors == {str(p) for p in files["bad"]}
+
+    dialog.verdict_filter.setCurrentIndex(0)
+    assert proxy.rowCount() == total
+    probs = [r.prediction.best.probability for r in dialog.model.results() if r.ok]
+    threshold = sorted(probs)[len(probs) // 2]
+    dialog.confidence_filter.setValue(threshold * 100)
+    shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    assert shown and all(r.ok and r.prediction.best.probability >= threshold - 0.005 for r in shown)
+    dialog.confidence_filter.setValue(0)
+
+    slug = next(r.prediction.best.species for r in dialog.model.results() if r.ok)
+    dialog.species_filter.setCurrentIndex(dialog.species_filter.findData(slug))
+    shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    assert shown and all(r.prediction.best.species == slug for r in shown)
+    dialog.species_filter.setCurrentIndex(0)
+
+    # Sorting by confidence is numeric, errors last when descending.
+    dialog.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    ordered = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    ok_probs = [r.prediction.best.probability for r in ordered if r.ok]
+    assert ok_probs == sorted(ok_probs, reverse=True)
+    assert all(not r.ok for r in ordered[len(ok_probs):])
+
+
+def test_double_click_asks_to_open_the_result(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    make_folder(folder, good=3)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    index = dialog.proxy.index(1, COL_PATH)
+    expected = dialog.proxy.data(index, RESULT_ROLE)
+    with qtbot.waitSignal(dialog.open_result_requested) as blocker:
+        dialog.table.doubleClicked.emit(index)
+    assert blocker.args[0] is expected
+
+
+def test_thumbnails_arrive_on_demand(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    make_photo(folder / "a.png", 1)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    index = dialog.model.index(0, COL_PATH)
+
+    def has_icon():
+        icon = dialog.model.data(index, Qt.ItemDataRole.DecorationRole)
+        return icon is not None and not icon.isNull()
+
+    qtbot.waitUntil(has_icon, timeout=10_000)
+
+
+def test_export_from_the_dialog(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=4)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    assert dialog.export_to(tmp_path / "out.csv")
+    assert dialog.export_to(tmp_path / "out.json")
+    rows = read_csv(tmp_path / "out.csv")
+    data = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    expected = [r.to_json() for r in dialog.model.results()]
+    assert data == expected
+    assert [r["path"] for r in rows] == [d["path"] for d in expected]
+    assert sum(r["status"] == "error" for r in rows) == len(files["bad"])
+    assert not dialog.export_to(tmp_path / "missing" / "out.csv")
+    assert "Could not write" in dialog.status_label.text()
+
+
+def test_sort_into_folders_and_undo(qtbot, tmp_path, predictor, monkeypatch):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=6)
+    everything = files["good"] + files["bad"]
+    before = snapshot(everything)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    dest = tmp_path / "sorted"
+
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        assert dialog.sort_into(dest)
+    assert dialog.last_sort.done == len(everything) and dialog.last_sort.mode == "copy"
+    copies = [p for p in dest.rglob("*") if p.is_file()]
+    assert len(copies) == len(everything)
+    assert sorted(p.name for p in (dest / "errors").iterdir()) == sorted(p.name for p in files["bad"])
+    assert snapshot(everything) == before
+    assert dialog.undo_button.isEnabled()
+
+    # Moving needs a confirmation; refusing it changes nothing.
+    monkeypatch.setattr(dialog, "_confirm_move", lambda count, destination: False)
+    assert not dialog.sort_into(tmp_path / "moved", move=True)
+    assert not (tmp_path / "moved").exists() and snapshot(everything) == before
+
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        assert dialog.undo_last_sort()
+    assert not [p for p in dest.rglob("*") if p.is_file()]
+    assert snapshot(everything) == before
+    assert not dialog.undo_button.isEnabled()
+
+
+def test_confirmed_move_and_undo(qtbot, tmp_path, predictor, monkeypatch):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=3)
+    everything = files["good"] + files["bad"]
+    before = snapshot(everything)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    monkeypatch.setattr(dialog, "_confirm_move", lambda count, destination: True)
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        assert dialog.sort_into(tmp_path / "moved", move=True)
+    assert not any(p.exists() for p in everything)
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        dialog.undo_last_sort()
+    assert snapshot(everything) == before
+
+
+def test_rerun_reuses_cached_results(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=5)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    first = run_to_end(qtbot, dialog)
+    assert first["cache_hits"] == 0
+    first_rows = [r.to_json() for r in dialog.model.results()]
+    second = run_to_end(qtbot, dialog)
+    assert second["cache_hits"] == len(files["good"])
+    assert "reused from an earlier run" in dialog.status_label.text()
+    assert [r.to_json() for r in dialog.model.results()] == first_rows
+
+
+def test_missing_folder_and_model_errors_are_reported(qtbot, tmp_path):
+    from snakeid_desktop.errors import ModelBundleError
+
+    def no_model():
+        raise ModelBundleError("No model is installed: weights/model.json is missing.")
+
+    dialog = open_dialog(qtbot, tmp_path / "nope", no_model)
+    dialog.start()
+    assert not dialog.is_busy and "not a folder" in dialog.status_label.text()
+    folder = tmp_path / "photos"
+    make_photo(folder / "a.png", 1)
+    dialog.folder_edit.setText(str(folder))
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        dialog.start()
+    assert dialog.status_label.text() == "No model is installed: weights/model.json is missing."
+    assert dialog.start_button.isEnabled()
