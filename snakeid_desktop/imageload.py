@@ -312,7 +312,8 @@ def _decode(data: bytes, label: str, min_side: int | None) -> LoadedImage:
             raise ImageLoadError(f'"{label}" is too large to decode with the memory available.', "too_large") from None
         except Exception as exc:
             raise _decode_error(exc, label, fmt, incomplete) from None
-        icc_profile = opened.info.get("icc_profile")
+        # A CMYK or grey profile would be wrong on the RGB result; only RGB-family ones carry over.
+        icc_profile = opened.info.get("icc_profile") if opened.mode in ("RGB", "RGBA", "RGBX", "P", "PA") else None
 
     if orientation in _ORIENTATION_FIX:
         image = image.transpose(_ORIENTATION_FIX[orientation])

@@ -297,14 +297,15 @@ def snapshot(path: Path):
     return path.read_bytes(), st.st_mtime_ns, st.st_mode
 
 
+@pytest.mark.parametrize("min_side", [None, 64], ids=["full", "min_side_64"])
 @pytest.mark.parametrize("build, expected", [pytest.param(b, e, id=name) for name, b, e in CORPUS])
-def test_corpus(tmp_path, build, expected):
+def test_corpus(tmp_path, build, expected, min_side):
     path = build(tmp_path)
     before = snapshot(path)
 
     if isinstance(expected, Fails):
         with pytest.raises(ImageLoadError) as caught:
-            load_image(path)
+            load_image(path, min_side=min_side)
         err = caught.value
         assert err.kind == expected.kind, str(err)
         message = str(err)
@@ -313,14 +314,17 @@ def test_corpus(tmp_path, build, expected):
         if expected.says:
             assert expected.says.lower() in message.lower(), message
     else:
-        result = load_image(path)
+        result = load_image(path, min_side=min_side)
         assert result.image.mode == "RGB"
-        assert result.image.size[0] > 0
         result.image.tobytes()  # fully loaded, usable without the file
         if expected.fmt:
             assert result.format == expected.fmt
         if expected.size:
-            assert result.original_size == expected.size == result.image.size
+            assert result.original_size == expected.size
+        if min_side is None:
+            assert result.image.size == result.original_size
+        else:  # possibly reduced, never below min_side (nor enlarged)
+            assert min(min_side, *result.original_size) <= min(result.image.size) <= min(result.original_size)
         if expected.warning:
             assert any(expected.warning in w for w in result.warnings), result.warnings
         else:
@@ -512,6 +516,15 @@ def test_large_png_is_reduced_but_never_below_min_side(tmp_path):
     result = load_image(path, min_side=256)
     assert result.original_size == (3000, 2000)
     assert 256 <= min(result.image.size) < 2 * 256
+
+
+def test_cmyk_jpeg_is_drafted_and_converted(tmp_path):
+    path = tmp_path / "print.jpg"
+    path.write_bytes(encode(Image.new("CMYK", (1600, 1200), (0, 255, 255, 0)), "JPEG"))
+    result = load_image(path, min_side=100)
+    assert result.original_size == (1600, 1200)
+    assert 100 <= min(result.image.size) < 200
+    cmyk_red(result)
 
 
 def test_small_picture_is_never_enlarged(tmp_path):
