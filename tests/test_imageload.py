@@ -553,8 +553,9 @@ def test_min_side_must_be_positive():
 # --- truncation without the global flag ------------------------------------------------------
 
 
-def test_truncation_handling_never_touches_the_global_flag(tmp_path):
+def test_truncation_handling_never_touches_the_global_flag(monkeypatch):
     """Decode truncated and whole files from several threads; the process-wide flag stays as it was."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)  # Pillow's default, whatever ran before
     cut_jpeg = truncated(encode(scene(), "JPEG"))
     cut_png = truncated(encode(scene(), "PNG"))
     whole = encode(scene(), "PNG")
