@@ -310,6 +310,24 @@ def test_batch_menu_without_the_dialog_module_says_so(qtbot, window, monkeypatch
     assert "batch window is not available" in blocker.args[0]
 
 
+def test_old_photos_are_released_and_decoded_again_on_revisit(qtbot, window, tmp_path, monkeypatch):
+    from snakeid_desktop.gui import main_window
+
+    monkeypatch.setattr(main_window, "PHOTOS_KEPT", 1)
+    paths = [draw_photo(tmp_path / f"m{i}.png") for i in range(3)]
+    window.open_paths(paths)
+    qtbot.waitUntil(lambda: all(e.outcome is not None for e in window.entries.values()), timeout=20_000)
+    first, second, third = window.entries.values()
+    assert first.outcome.photo is not None  # on the card: kept
+    assert second.outcome.photo is None and second.photo_evicted
+    assert third.outcome.photo is not None
+    answer = second.outcome.result
+    window.session_list.setCurrentItem(second.item)
+    qtbot.waitUntil(lambda: second.outcome.photo is not None and window.card.photo.has_image(), timeout=20_000)
+    assert second.outcome.result is answer  # only the photo was decoded again
+    assert window.card.outcome is second.outcome
+
+
 def test_removing_and_clearing_the_session(qtbot, window, tmp_path):
     paths = [draw_photo(tmp_path / f"r{i}.png") for i in range(3)]
     with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
@@ -55,6 +55,7 @@ from .settings import TOP_K_RANGE, AppSettings
 log = logging.getLogger(__name__)
 
 MAX_SESSION_PHOTOS = 100  # each keeps a display-size copy (<= 3 MB); older ones leave the strip
+PHOTOS_KEPT = 24  # display copies kept in memory; older ones are decoded again when revisited
 MAX_FILES_PER_DROP = 50  # beyond this the batch window is the right tool
 ENCODED_IMAGE_MIME_TYPES = (
     "image/png",
@@ -258,11 +259,19 @@ class DropZone(QFrame):
 @dataclass
 class SessionEntry:
     request_id: int
-    name: str
+    source: Source
     item: QListWidgetItem
     outcome: Outcome | None = None
     error: str | None = None
-    batch_result: FileResult | None = None  # set when the entry came from the batch window
+    # The answer to keep when the worker's outcome arrives: set when the entry came from the
+    # batch window (the worker only supplies the photo then).
+    kept_result: FileResult | None = None
+    photo_evicted: bool = False  # display copy dropped to save memory; re-decoded on revisit
+    refresh_id: int | None = None  # request re-decoding the evicted photo
+
+    @property
+    def name(self) -> str:
+        return self.source.name
 
 
 class MainWindow(QMainWindow):
@@ -281,7 +290,8 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.settings = settings
         self.catalogue = catalogue or default_catalogue()
-        self.entries: dict[int, SessionEntry] = {}
+        self.entries: dict[int, SessionEntry] = {}  # by request id, oldest first
+        self._refreshes: dict[int, int] = {}  # photo re-decode request id -> entry id
         self.current_id: int | None = None
         self.batch_dialog = None
         self._started = False
@@ -537,7 +547,7 @@ class MainWindow(QMainWindow):
         ids = self.controller.submit(sources, top_k=MAX_TOP_K)
         first_item = None
         for request_id, source in zip(ids, sources):
-            item = self._add_item(request_id, source.name)
+            item = self._add_item(request_id, source)
             first_item = first_item or item
         self._trim_session()
         if first_item is not None:
@@ -545,29 +555,44 @@ class MainWindow(QMainWindow):
         self._update_busy()
         return ids
 
-    def _add_item(self, request_id: int, name: str) -> QListWidgetItem:
-        item = QListWidgetItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), f"{name}\nwaiting…")
+    def _add_item(self, request_id: int, source: Source) -> QListWidgetItem:
+        item = QListWidgetItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), f"{source.name}\nwaiting…")
         item.setData(ID_ROLE, request_id)
-        item.setToolTip(name)
+        item.setToolTip(source.path if isinstance(source, PathSource) else source.name)
         self.session_list.insertItem(0, item)  # newest at the top
-        self.entries[request_id] = SessionEntry(request_id, name, item)
+        self.entries[request_id] = SessionEntry(request_id, source, item)
         return item
+
+    def _forget(self, request_id: int) -> None:
+        entry = self.entries.pop(request_id, None)
+        self.controller.cancel(request_id)
+        if entry is not None and entry.refresh_id is not None:
+            self.controller.cancel(entry.refresh_id)
+            self._refreshes.pop(entry.refresh_id, None)
+
+    def _evict_photos(self) -> None:
+        """Keep display copies only for the newest photos (and the one on the card)."""
+        with_photo = [
+            e
+            for e in self.entries.values()
+            if e.outcome is not None and e.outcome.photo is not None and isinstance(e.source, PathSource)
+        ]
+        for entry in with_photo[: max(0, len(with_photo) - PHOTOS_KEPT)]:
+            if entry.request_id != self.current_id:
+                entry.outcome = replace(entry.outcome, photo=None)
+                entry.photo_evicted = True
 
     def _trim_session(self) -> None:
         while self.session_list.count() > MAX_SESSION_PHOTOS:
             item = self.session_list.takeItem(self.session_list.count() - 1)
-            request_id = item.data(ID_ROLE)
-            self.controller.cancel(request_id)
-            self.entries.pop(request_id, None)
+            self._forget(item.data(ID_ROLE))
 
     @Slot()
     def remove_current(self) -> None:
         item = self.session_list.currentItem()
         if item is None:
             return
-        request_id = item.data(ID_ROLE)
-        self.controller.cancel(request_id)
-        self.entries.pop(request_id, None)
+        self._forget(item.data(ID_ROLE))
         self.session_list.takeItem(self.session_list.row(item))
         self._update_busy()
         if self.session_list.count() == 0:
@@ -577,6 +602,7 @@ class MainWindow(QMainWindow):
     def clear_session(self) -> None:
         self.controller.cancel_all()
         self.entries.clear()
+        self._refreshes.clear()
         self.session_list.clear()
         self._update_busy()
         self._show_empty()
@@ -601,6 +627,9 @@ class MainWindow(QMainWindow):
             return
         self.stack.setCurrentWidget(self.card)
         if entry.outcome is not None:
+            if entry.photo_evicted and entry.refresh_id is None:
+                (entry.refresh_id,) = self.controller.submit([entry.source], top_k=MAX_TOP_K)
+                self._refreshes[entry.refresh_id] = entry.request_id
             self.card.show_outcome(entry.outcome, self.controller.model_info, self.top_k_spin.value())
             self.outcome_displayed.emit(entry.outcome)
         elif entry.error is not None:
@@ -618,14 +647,22 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.request_id in self._refreshes:  # an evicted photo decoded again: keep the first answer
+            entry = self.entries.get(self._refreshes.pop(outcome.request_id))
+            if entry is not None and entry.outcome is not None:
+                entry.outcome = replace(entry.outcome, photo=outcome.photo)
+                entry.refresh_id = None
+                entry.photo_evicted = False  # got it back, or the file is gone: either way, ask once
+                if entry.request_id == self.current_id:
+                    self._render_current()
+            return
         entry = self.entries.get(outcome.request_id)
         if entry is None:
             return  # removed from the session meanwhile
-        if entry.batch_result is not None:  # the batch window already classified it: keep its answer
-            outcome = Outcome(
-                outcome.request_id, outcome.source_name, entry.batch_result, outcome.photo, outcome.thumbnail, outcome.original_size
-            )
+        if entry.kept_result is not None:  # the batch window already classified it: keep its answer
+            outcome = replace(outcome, result=entry.kept_result)
         entry.outcome = outcome
+        self._evict_photos()
         self._update_busy()
         entry.item.setText(f"{entry.name}\n{_short_verdict(outcome.result)}")
         if outcome.thumbnail is not None:
@@ -635,6 +672,12 @@ class MainWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_request_failed(self, request_id: int, message: str) -> None:
+        if request_id in self._refreshes:
+            entry = self.entries.get(self._refreshes.pop(request_id))
+            if entry is not None:
+                entry.refresh_id = None
+            log.warning("could not decode a photo again: %s", message)
+            return
         entry = self.entries.get(request_id)
         self.show_message(f"{message} (details are in the log file)")
         if entry is None:
@@ -727,8 +770,8 @@ class MainWindow(QMainWindow):
         """Show a batch row's result here; the photo is decoded again (not re-classified) for the card."""
         source = PathSource(result.path)
         ids = self.controller.submit([source], top_k=MAX_TOP_K)
-        item = self._add_item(ids[0], source.name)
-        self.entries[ids[0]].batch_result = result
+        item = self._add_item(ids[0], source)
+        self.entries[ids[0]].kept_result = result
         self._trim_session()
         self.session_list.setCurrentItem(item)
         self.raise_()
