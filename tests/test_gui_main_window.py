@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PIL import Image, ImageDraw  # noqa: E402
-from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
 
@@ -483,13 +483,16 @@ def test_keyboard_shortcuts_are_wired(window):
         assert widget.accessibleName()
 
 
-def test_about_box_lists_model_and_licences(window):
-    from snakeid_desktop.gui.about import about_html
+def test_about_box_lists_model_and_licences(qtbot, window):
+    from snakeid_desktop.gui.about import AboutDialog
 
-    text = about_html(window.controller.model_info, None, window.catalogue)
+    dialog = AboutDialog(window.controller.model_info, None, window.catalogue, window)
+    qtbot.addWidget(dialog)
+    text = dialog.text.toPlainText()
     assert "Version" in text and "test" in text
-    assert "Puff adder" in text
+    assert "Puff adder" in text and "validation accuracy 50%" in text
     assert "LGPL" in text
+    assert "not a medical diagnosis" in text
 
 
 # ---------------------------------------------------------------- the entry point

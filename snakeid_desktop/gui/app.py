@@ -153,6 +153,21 @@ def app_icon():
     return QIcon(str(png)) if png.is_file() else QIcon()
 
 
+def follow_system_colour_scheme(app) -> None:
+    """Light/dark follows the system. Qt's palettes already do; the one style that cannot draw
+    dark (Windows 10's "windowsvista") is swapped for Fusion, which can, when dark is on."""
+    from PySide6.QtCore import Qt
+
+    hints = app.styleHints()
+
+    def apply(*_args) -> None:
+        if hints.colorScheme() == Qt.ColorScheme.Dark and app.style().name().lower() == "windowsvista":
+            app.setStyle("Fusion")
+
+    apply()
+    hints.colorSchemeChanged.connect(apply)
+
+
 def main(argv: list[str] | None = None) -> int:
     import multiprocessing
 
@@ -179,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName("SnakeID")
     app.setDesktopFileName("snakeid-desktop")
     app.setWindowIcon(app_icon())
+    follow_system_colour_scheme(app)
     log.info("SnakeID starting; log file %s", log_path)
 
     weights = Path(args.weights) if args.weights else paths.weights_dir()

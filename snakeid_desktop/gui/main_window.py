@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
-from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
