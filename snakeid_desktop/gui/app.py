@@ -102,6 +102,7 @@ def _install_qt_message_handler() -> None:
 
 
 _in_excepthook = False
+_show_error_dialogs = True  # off for --smoke-quit: a modal dialog would hang an unattended run
 
 
 def _excepthook(exc_type, exc, tb) -> None:
@@ -109,7 +110,7 @@ def _excepthook(exc_type, exc, tb) -> None:
     global _in_excepthook
     text = "".join(traceback.format_exception(exc_type, exc, tb))
     log.critical("uncaught exception:\n%s", text)
-    if _in_excepthook or issubclass(exc_type, KeyboardInterrupt):
+    if _in_excepthook or not _show_error_dialogs or issubclass(exc_type, KeyboardInterrupt):
         return
     _in_excepthook = True
     try:
@@ -122,6 +123,7 @@ def _excepthook(exc_type, exc, tb) -> None:
             box.exec()
     finally:
         _in_excepthook = False
+_show_error_dialogs = True  # off for --smoke-quit: a modal dialog would hang an unattended run
 
 
 def _thread_excepthook(args) -> None:
@@ -172,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()
+    global _show_error_dialogs
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    _show_error_dialogs = not args.smoke_quit
     log_path = setup_logging(args.verbose)
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook

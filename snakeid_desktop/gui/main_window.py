@@ -418,6 +418,7 @@ class MainWindow(QMainWindow):
         edit_menu = menu.addMenu("&Edit")
         self._action(edit_menu, "&Copy result as text", QKeySequence.StandardKey.Copy, self.copy_result)
         help_menu = menu.addMenu("&Help")
+        self._action(help_menu, "Show the &log folder", QKeySequence(), self.show_log_folder)
         self._action(help_menu, "&About SnakeID", QKeySequence.StandardKey.HelpContents, self.show_about)
         dismiss = QAction("Dismiss message", self)
         dismiss.setShortcut(QKeySequence(Qt.Key.Key_Escape))
@@ -790,6 +791,16 @@ class MainWindow(QMainWindow):
         if self.stack.currentWidget() is self.card and self.card.outcome is not None:
             QGuiApplication.clipboard().setText(self.card.plain_text())
             self.statusBar().showMessage("Result copied to the clipboard.", 3000)
+
+    @Slot()
+    def show_log_folder(self) -> None:
+        from PySide6.QtGui import QDesktopServices
+
+        from .. import paths
+
+        folder = paths.user_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))  # a local folder: no network involved
 
     @Slot()
     def show_about(self) -> None:
