@@ -114,9 +114,12 @@ def _excepthook(exc_type, exc, tb) -> None:
         return
     _in_excepthook = True
     try:
+        from PySide6.QtCore import QThread
         from PySide6.QtWidgets import QApplication, QMessageBox
 
-        if QApplication.instance() is not None:
+        qapp = QApplication.instance()
+        # Widgets only on the GUI thread; from a worker thread the log line is all we can do.
+        if qapp is not None and QThread.currentThread() == qapp.thread():
             box = QMessageBox(QMessageBox.Icon.Critical, "SnakeID: unexpected error",
                               f"Something went wrong: {exc}\n\nThe app keeps running; details are in the log file.")
             box.setDetailedText(text)

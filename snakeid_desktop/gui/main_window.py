@@ -447,6 +447,7 @@ class MainWindow(QMainWindow):
         self.settings.window_geometry = self.saveGeometry()
         self.settings.top_k = self.top_k_spin.value()
         self.settings.sync()
+        self.hide()  # disappear at once; joining the worker can take one forward pass
         if self.batch_dialog is not None:
             self.batch_dialog.close()
         self.controller.shutdown()
