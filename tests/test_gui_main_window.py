@@ -206,6 +206,16 @@ def test_paste_of_an_image_and_of_a_file_path(qtbot, window, photo):
     assert Path(window.card.outcome.result.path) == photo
     assert window.session_list.count() == 2
 
+    clipboard.setText("just some words")
+    with qtbot.waitSignal(window.message_shown) as blocker:
+        window.paste()
+    assert "Nothing usable was pasted" in blocker.args[0]
+    clipboard.clear()
+    with qtbot.waitSignal(window.message_shown) as blocker:
+        window.paste()
+    assert "clipboard is empty" in blocker.args[0]
+    assert window.session_list.count() == 2
+
 
 def test_dropped_browser_image_data_is_used_and_remote_urls_are_refused(qtbot, window, photo):
     mime = QMimeData()

@@ -477,8 +477,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def paste(self) -> None:
         mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not self.accept_mime(mime, "pasted image"):
-            pass
+        if mime is None or not mime.formats():
+            self.show_message("The clipboard is empty: copy a photo, or photo files, then paste.")
+            return
+        self.accept_mime(mime, "pasted image")
 
     def accept_mime(self, mime: QMimeData, label: str) -> bool:
         """Act on a drop or paste; returns True when at least one photo or folder was taken."""
