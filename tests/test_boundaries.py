@@ -17,6 +17,10 @@ CORE_MODULES = [
     "snakeid_desktop.cli",
     "snakeid_desktop.selftest",
     "snakeid_desktop.batch",
+    "snakeid_desktop.batch_cache",
+    "snakeid_desktop.batch_cli",
+    "snakeid_desktop.export",
+    "snakeid_desktop.sorting",
     "snakeid_desktop.evaluation",
 ]
 
