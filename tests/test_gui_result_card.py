@@ -67,6 +67,8 @@ def test_venomous_species(card):
     assert card.risk_banner.isVisible()
     assert info.medical_significance in card.medical.text()
     assert CAT.first_aid_venomous[0] in card.first_aid.text()
+    if info.first_aid:
+        assert card.first_aid_species.text() == info.first_aid
     assert "87%" in card.accuracy.text() and "90%" in card.accuracy.text()
     assert [r.value_label.text() for r in card.candidate_rows] == ["91%", "5%", "2%"]
     assert card.photo.has_image()

@@ -208,6 +208,8 @@ class ResultCard(QWidget):
 
         self.first_aid_title = _label("If someone is bitten", name="first_aid_title")
         self.first_aid_title.setFont(_scaled_font(self, 1.0, bold=True))
+        self.first_aid_species = _label(name="species_first_aid")
+        self.first_aid_species.setFont(_scaled_font(self, 1.0, bold=True))
         self.first_aid = _label(name="first_aid")
         self.medical_title = _label(name="medical_title")
         self.medical_title.setFont(_scaled_font(self, 1.0, bold=True))
@@ -223,6 +225,7 @@ class ResultCard(QWidget):
         self.body_layout.addLayout(self.candidates_box)
         for widget in (
             self.first_aid_title,
+            self.first_aid_species,
             self.first_aid,
             self.medical_title,
             self.medical,
@@ -258,6 +261,7 @@ class ResultCard(QWidget):
             self.busy,
             self.candidates_title,
             self.first_aid_title,
+            self.first_aid_species,
             self.first_aid,
             self.medical_title,
             self.medical,
@@ -377,12 +381,11 @@ class ResultCard(QWidget):
             return
         harmless = pred.verdict == "species" and best is not None and best.venomous == "no" and not risk
         steps = self.catalogue.first_aid_harmless if harmless else self.catalogue.first_aid_venomous
-        lines = []
         if best is not None and pred.verdict == "species":
             specific = self.catalogue.get(best.species).first_aid
             if specific:
-                lines.append(specific)
-        lines += [f"• {step}" for step in steps]
+                self._show(self.first_aid_species, specific)
+        lines = [f"• {step}" for step in steps]
         self.first_aid_title.setText("If someone is bitten" + ("" if harmless else " (treat as venomous)"))
         self.first_aid_title.show()
         self._show(self.first_aid, "\n".join(lines))
