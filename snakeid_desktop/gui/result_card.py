@@ -219,21 +219,10 @@ class ResultCard(QWidget):
         self.source = _label(name="source")
         self.source.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
-        for widget in (self.risk_banner, self.headline, self.subheadline, self.badge, self.summary, self.busy):
+        for widget in self._detail_widgets():
             self.body_layout.addWidget(widget)
-        self.body_layout.addWidget(self.candidates_title)
-        self.body_layout.addLayout(self.candidates_box)
-        for widget in (
-            self.first_aid_title,
-            self.first_aid_species,
-            self.first_aid,
-            self.medical_title,
-            self.medical,
-            self.accuracy,
-            self.warnings,
-            self.source,
-        ):
-            self.body_layout.addWidget(widget)
+            if widget is self.candidates_title:
+                self.body_layout.addLayout(self.candidates_box)
         self.body_layout.addStretch(1)
 
         self.disclaimer = _label(self.catalogue.disclaimer, name="disclaimer")
@@ -258,6 +247,8 @@ class ResultCard(QWidget):
             self.subheadline,
             self.badge,
             self.summary,
+            self.accuracy,  # next to the confidence: how far to trust it
+            self.warnings,  # high up too: a bad photo is a reason to trust the answer less
             self.busy,
             self.candidates_title,
             self.first_aid_title,
@@ -265,8 +256,6 @@ class ResultCard(QWidget):
             self.first_aid,
             self.medical_title,
             self.medical,
-            self.accuracy,
-            self.warnings,
             self.source,
         )
 
@@ -392,7 +381,7 @@ class ResultCard(QWidget):
 
     def _show_warnings(self, result: FileResult) -> None:
         if result.warnings:
-            self._show(self.warnings, "About this photo:\n" + "\n".join(f"⚠ {w}" for w in result.warnings))
+            self._show(self.warnings, "\n".join(f"⚠ Photo: {w}" for w in result.warnings))
 
     def _show_badge(self, status: str) -> None:
         text, colour = BADGE_STYLES.get(status, BADGE_STYLES["unknown"])
