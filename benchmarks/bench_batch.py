@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -38,6 +39,11 @@ def proc_status_mb(field: str) -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def loadavg() -> str:
@@ -111,11 +117,13 @@ def run_once(predictor, paths, workers, batch_size, sample_every_s=1.0, quiet=Fa
 
     thread = threading.Thread(target=sampler, daemon=True)
     thread.start()
+    cpu0 = cpu_seconds()
     errors = 0
     for result in engine.run(paths):
         done += 1
         errors += not result.ok
     elapsed = time.perf_counter() - t0
+    cpu_ms_per_photo = (cpu_seconds() - cpu0) * 1000 / max(1, len(paths))
     stop.set()
     thread.join()
     # Steady state: skip the first 10 % (pool start, first batches, page cache warming).
@@ -126,7 +134,7 @@ def run_once(predictor, paths, workers, batch_size, sample_every_s=1.0, quiet=Fa
         rate = len(paths) / elapsed
     if not quiet:
         print(f"  {len(paths)} photos in {elapsed:.1f} s, errors {errors}")
-    return rate, elapsed, samples, errors
+    return rate, elapsed, samples, errors, cpu_ms_per_photo
 
 
 def main() -> None:
@@ -166,17 +174,21 @@ def main() -> None:
             for torch_threads in (1, 2):
                 predictor = load_predictor(torch_threads)
                 for workers in (1, 2, 3):
-                    rate, elapsed, _, _ = run_once(predictor, paths, workers, args.batch_size, quiet=True)
+                    rate, elapsed, _, _, cpu_ms = run_once(predictor, paths, workers, args.batch_size, quiet=True)
                     print(f"torch threads {torch_threads}, decoders {workers}: {rate:5.1f} photos/s steady "
-                          f"({elapsed:.1f} s total), loadavg {loadavg()}")
+                          f"({elapsed:.1f} s total), CPU {cpu_ms:.1f} ms/photo, loadavg {loadavg()}")
             return
 
         predictor = load_predictor(args.torch_threads)
         workers = args.workers or default_decode_workers()
         print(f"decoders {workers}, torch threads {torch.get_num_threads()}, batch {args.batch_size}")
         rss_start = proc_status_mb("VmRSS")
-        rate, elapsed, samples, errors = run_once(predictor, paths, workers, args.batch_size)
+        rate, elapsed, samples, errors, cpu_ms = run_once(predictor, paths, workers, args.batch_size)
         print(f"steady state: {rate:.1f} photos/s (overall {len(paths) / elapsed:.1f}/s)")
+        # Load-independent view: CPU time per photo bounds what an otherwise idle machine could do.
+        cores = os.cpu_count() or 1
+        print(f"CPU time {cpu_ms:.1f} ms/photo (decode + preprocess + inference, all threads): "
+              f"at most {cores * 1000 / cpu_ms:.0f} photos/s with all {cores} cores to this process")
         print(f"RSS: start {rss_start:.0f} MB, end {proc_status_mb('VmRSS'):.0f} MB, "
               f"peak (VmHWM) {proc_status_mb('VmHWM'):.0f} MB; at the end anonymous {proc_status_mb('RssAnon'):.0f} MB"
               f" + file-backed (shared libraries) {proc_status_mb('RssFile'):.0f} MB")

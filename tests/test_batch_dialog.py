@@ -75,6 +75,8 @@ def test_run_completes_with_one_row_per_file(qtbot, tmp_path, predictor):
     assert dialog.model.rowCount() == total
     paths = [r.path for r in dialog.model.results()]
     assert len(set(paths)) == total and str(folder / "sub" / "deep.jpg") in paths
+    # Ten candidates, like the main window, so the risk flag looks as far down the list there and here.
+    assert {len(r.prediction.top) for r in dialog.model.results() if r.ok} == {10}
     assert dialog.progress_bar.value() == total == dialog.progress_bar.maximum()
     assert f"Done: {total} photos" in dialog.status_label.text()
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()

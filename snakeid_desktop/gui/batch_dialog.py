@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from ..batch_cli import Progress, format_duration
 from ..results import FileResult
 from .batch_model import COL_NOTES, COL_PATH, COL_SPECIES, BatchFilterModel, BatchResultsModel, ThumbnailLoader
+from .inference_worker import MAX_TOP_K
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,8 @@ class BatchDialog(QDialog):
         self.export_csv_button.clicked.connect(lambda: self._ask_export("csv"))
         self.export_json_button = QPushButton("Export JSON…")
         self.export_json_button.clicked.connect(lambda: self._ask_export("json"))
+        for button in (self.export_csv_button, self.export_json_button):
+            button.setToolTip("Exports every row, whatever the filters show, in the same columns as `snakeid batch`")
         self.sort_button = QPushButton("Copy into per-species folders…")
         self.sort_button.setToolTip("Copies each photo into <species>/, unsure/, not_snake/ or errors/ "
                                     "in a folder you choose; nothing is overwritten")
@@ -563,7 +566,9 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, e
 
         cache = BatchCache.open_default()
         summary["cache_error"] = BatchCache.last_error if cache is None else None
-    engine = BatchEngine(predictor, cache=cache)
+    # As many candidates as the main window computes, so the risk flag (any venomous candidate
+    # above the threshold) and a double-clicked row's card agree with a single classification.
+    engine = BatchEngine(predictor, cache=cache, top_k=MAX_TOP_K)
     chunk: list[FileResult] = []
     last_emit = time.monotonic()
     try:
