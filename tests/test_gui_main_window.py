@@ -493,6 +493,19 @@ def test_keyboard_shortcuts_are_wired(window):
         assert widget.accessibleName()
 
 
+def test_session_is_usable_from_the_keyboard(qtbot, window, tmp_path):
+    paths = [draw_photo(tmp_path / f"k{i}.png") for i in range(2)]
+    window.open_paths(paths)
+    qtbot.waitUntil(lambda: all(e.outcome is not None for e in window.entries.values()), timeout=20_000)
+    shown_first = window.card.outcome.result.path
+    window.session_list.setFocus()
+    start_row = window.session_list.currentRow()
+    qtbot.keyClick(window.session_list, Qt.Key.Key_Up if start_row else Qt.Key.Key_Down)
+    assert window.card.outcome.result.path != shown_first
+    qtbot.keyClick(window.session_list, Qt.Key.Key_Delete)
+    assert window.session_list.count() == 1
+
+
 def test_about_box_lists_model_and_licences(qtbot, window):
     from snakeid_desktop.gui.about import AboutDialog
 
