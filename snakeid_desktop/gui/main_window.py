@@ -460,6 +460,7 @@ class MainWindow(QMainWindow):
         if mime.hasUrls() or mime.hasImage() or mime.hasText() or any(f.startswith("image/") for f in mime.formats()):
             event.acceptProposedAction()
             self.drop_zone.set_drag_active(True)
+            self.statusBar().showMessage("Release to classify (a folder opens the batch window).")
         else:
             event.ignore()
 
@@ -468,9 +469,11 @@ class MainWindow(QMainWindow):
 
     def dragLeaveEvent(self, event) -> None:
         self.drop_zone.set_drag_active(False)
+        self.statusBar().clearMessage()
 
     def dropEvent(self, event) -> None:
         self.drop_zone.set_drag_active(False)
+        self.statusBar().clearMessage()
         event.acceptProposedAction()
         self.accept_mime(event.mimeData(), "dropped image")
 
