@@ -309,3 +309,38 @@ def test_missing_folder_and_model_errors_are_reported(qtbot, tmp_path):
         dialog.start()
     assert dialog.status_label.text() == "No model is installed: weights/model.json is missing."
     assert dialog.start_button.isEnabled()
+
+
+def test_model_sorts_itself_and_keeps_selection(qtbot):
+    from PySide6.QtCore import QItemSelectionModel
+    from PySide6.QtWidgets import QTableView
+
+    from snakeid_desktop.gui.batch_model import COL_PROBABILITY, BatchFilterModel, BatchResultsModel
+    from snakeid_desktop.results import Candidate, FileResult, Prediction
+
+    def row(i, p):
+        return FileResult(f"/p/{i}.jpg", Prediction("species", False, (Candidate("s", "S", "C", p, "no"),), 0.0))
+
+    model = BatchResultsModel()
+    proxy = BatchFilterModel()
+    proxy.setSourceModel(model)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    model.append_results([row(0, 0.2), row(1, 0.9), FileResult("/p/bad.jpg", error="bad", error_kind="corrupt")])
+    view.selectionModel().select(
+        proxy.index(1, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    view.sortByColumn(COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
+    paths = [proxy.result_for(proxy.index(r, 0)).path for r in range(proxy.rowCount())]
+    assert paths == ["/p/1.jpg", "/p/0.jpg", "/p/bad.jpg"]
+    selected = view.selectionModel().selectedRows()
+    assert [proxy.result_for(i).path for i in selected] == ["/p/1.jpg"]  # the selection followed its row
+
+    # Rows arriving while sorted are appended, then placed by resort() (the dialog calls it at the end).
+    model.append_results([row(2, 0.5)])
+    assert proxy.result_for(proxy.index(3, 0)).path == "/p/2.jpg"
+    model.resort()
+    assert [proxy.result_for(proxy.index(r, 0)).path for r in range(4)] == ["/p/1.jpg", "/p/2.jpg", "/p/0.jpg", "/p/bad.jpg"]
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # back to scan order
+    assert [proxy.result_for(proxy.index(r, 0)).path for r in range(4)] == ["/p/0.jpg", "/p/1.jpg", "/p/bad.jpg", "/p/2.jpg"]

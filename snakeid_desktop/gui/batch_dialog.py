@@ -391,6 +391,8 @@ class BatchDialog(QDialog):
         self.status_label.setText(message)
 
     def _run_done(self, summary: dict) -> None:
+        if self.model.sort_column >= 0:
+            self.model.resort()  # rows that arrived after the user sorted were appended
         done, total = self.model.rowCount(), summary["total"]
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(done)
