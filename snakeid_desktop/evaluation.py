@@ -1,0 +1,312 @@
+"""Measure a model bundle on labelled folders of photos (``snakeid evaluate``).
+
+Qt-free and torch-light: it drives the app's own :class:`~snakeid_desktop.predictor.Predictor`, so the
+numbers describe exactly what a user gets (same image loading, preprocessing, calibration, thresholds).
+
+Definitions (all over the photos given):
+- ``top1``/``top3``: the true species is the first / among the first three species candidates (the
+  not-snake class is never a candidate); ``macro_f1`` and per-class precision/recall use the top-1 species.
+- ``ece``: expected calibration error (15 equal-width bins) of the 20-way decision: confidence is the
+  larger of the top species probability and the not-snake probability; correct when that class is right.
+- ``not_snake_rejection``: share of not-snake photos whose verdict is ``not_snake``.
+- ``snake_retention``: share of snake photos whose verdict is not ``not_snake``.
+- ``venomous_called_harmless``: share of venomous (incl. mildly) snake photos whose verdict is
+  ``species`` with a non-venomous top-1 and no risk flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .bundle import NOT_SNAKE
+from .errors import SnakeIDError
+from .results import Prediction
+
+ECE_BINS = 15
+
+
+def _is_venomous(status: str) -> bool:
+    return status in ("yes", "mild")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    from .imageload import is_image_path
+
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
+
+
+def collect_labelled_paths(
+    snakes_dir: Path | str | None, not_snake_dir: Path | str | None, species: Sequence[str]
+) -> list[tuple[Path, str]]:
+    """``(path, true class)`` for ``snakes_dir/<slug>/*`` and every image under ``not_snake_dir/**``."""
+    items: list[tuple[Path, str]] = []
+    if snakes_dir is not None:
+        snakes_dir = Path(snakes_dir)
+        if not snakes_dir.is_dir():
+            raise SnakeIDError(f"The dataset folder {snakes_dir} does not exist.")
+        folders = sorted(p for p in snakes_dir.iterdir() if p.is_dir())
+        unknown = [p.name for p in folders if p.name not in species]
+        if unknown:
+            raise SnakeIDError(
+                f"{snakes_dir} has folders that are not species of this model: {', '.join(unknown[:5])}"
+                f"{' ...' if len(unknown) > 5 else ''} (expected one folder per species slug)."
+            )
+        for folder in folders:
+            items += [(p, folder.name) for p in _image_files(folder)]
+    if not_snake_dir is not None:
+        not_snake_dir = Path(not_snake_dir)
+        if not not_snake_dir.is_dir():
+            raise SnakeIDError(f"The not-snake folder {not_snake_dir} does not exist.")
+        from .imageload import is_image_path
+
+        items += [(p, NOT_SNAKE) for p in sorted(not_snake_dir.rglob("*")) if p.is_file() and is_image_path(p)]
+    if not items:
+        raise SnakeIDError("No images were found to evaluate (expected DATASET_DIR/<species_slug>/*.jpg).")
+    return items
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = ECE_BINS) -> float:
+    if not confidences:
+        return 0.0
+    totals = [0] * bins
+    conf_sum = [0.0] * bins
+    hits = [0] * bins
+    for c, ok in zip(confidences, correct):
+        b = min(bins - 1, int(c * bins))
+        totals[b] += 1
+        conf_sum[b] += c
+        hits[b] += int(ok)
+    n = len(confidences)
+    return sum(abs(hits[b] - conf_sum[b]) / n for b in range(bins) if totals[b])
+
+
+def summarize(
+    records: Iterable[tuple[str, Prediction]],
+    species: Sequence[str],
+    venom_status: dict[str, str],
+    *,
+    errors: int = 0,
+    extra: dict | None = None,
+) -> dict:
+    """Metrics from ``(true class, prediction)`` pairs; the true class is a species slug or ``not_snake``."""
+    species = list(species)
+    labels = species + [NOT_SNAKE]
+    index = {c: i for i, c in enumerate(labels)}
+    n_labels = len(labels)
+    confusion = [[0] * n_labels for _ in range(n_labels)]  # rows: truth; cols: top-1 species or not_snake verdict
+    snake_total = top1 = top3 = kept = 0
+    neg_total = rejected = 0
+    venomous_total = venomous_harmless = 0
+    harmless_total = harmless_flagged = 0
+    species_verdicts = species_verdicts_right = unsure = 0
+    confidences: list[float] = []
+    correct: list[bool] = []
+    for truth, pred in records:
+        best = pred.top[0].species if pred.top else None
+        decided = NOT_SNAKE if pred.verdict == "not_snake" else best
+        if decided in index and truth in index:
+            confusion[index[truth]][index[decided]] += 1
+        # 20-way calibration: the more probable of "top species" and "not a snake".
+        top_p = pred.top[0].probability if pred.top else 0.0
+        if pred.not_snake_probability >= top_p:
+            confidences.append(pred.not_snake_probability)
+            correct.append(truth == NOT_SNAKE)
+        else:
+            confidences.append(top_p)
+            correct.append(truth == best)
+        if truth == NOT_SNAKE:
+            neg_total += 1
+            rejected += pred.verdict == "not_snake"
+            continue
+        snake_total += 1
+        top1 += best == truth
+        top3 += truth in [c.species for c in pred.top[:3]]
+        kept += pred.verdict != "not_snake"
+        unsure += pred.verdict == "unsure"
+        if pred.verdict == "species":
+            species_verdicts += 1
+            species_verdicts_right += best == truth
+        if _is_venomous(venom_status.get(truth, "no")):
+            venomous_total += 1
+            called_harmless = (
+                pred.verdict == "species"
+                and not _is_venomous(venom_status.get(best or "", "no"))
+                and not pred.risk
+            )
+            venomous_harmless += called_harmless
+        else:
+            harmless_total += 1
+            harmless_flagged += pred.risk
+
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    per_class: dict[str, dict] = {}
+    f1s = []
+    for i, slug in enumerate(species):
+        tp = confusion[i][i]
+        support = sum(confusion[i])
+        # Recall counts a snake rejected as not_snake as a miss (it is in the row, not on the diagonal).
+        predicted = sum(confusion[r][i] for r in range(n_labels))
+        precision = tp / predicted if predicted else 0.0
+        recall_top1 = None
+        if support:
+            recall_top1 = tp / support
+        f1 = 2 * precision * recall_top1 / (precision + recall_top1) if support and (precision + recall_top1) else 0.0
+        if support:
+            f1s.append(f1)
+        per_class[slug] = {
+            "support": support,
+            "precision": round(precision, 4),
+            "recall": round(recall_top1, 4) if recall_top1 is not None else None,
+            "f1": round(f1, 4),
+        }
+    report = {
+        "images": snake_total + neg_total,
+        "snake_images": snake_total,
+        "not_snake_images": neg_total,
+        "unreadable_images": errors,
+        "top1": ratio(top1, snake_total),
+        "top3": ratio(top3, snake_total),
+        "macro_f1": round(sum(f1s) / len(f1s), 4) if f1s else None,
+        "ece": round(expected_calibration_error(confidences, correct), 4) if confidences else None,
+        "snake_retention": ratio(kept, snake_total),
+        "not_snake_rejection": ratio(rejected, neg_total),
+        "unsure_rate": ratio(unsure, snake_total),
+        "species_verdict_accuracy": ratio(species_verdicts_right, species_verdicts),
+        "venomous_called_harmless": ratio(venomous_harmless, venomous_total),
+        "harmless_flagged_risky": ratio(harmless_flagged, harmless_total),
+        "per_class": per_class,
+        "per_class_accuracy": {s: v["recall"] for s, v in per_class.items() if v["recall"] is not None},
+        "confusion": {"labels": labels, "matrix": confusion},
+    }
+    if extra:
+        report.update(extra)
+    return report
+
+
+def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int = 32) -> dict:
+    """Run ``predictor`` over labelled folders and return the metrics described in the module docstring."""
+    bundle = predictor.bundle
+    species = bundle.species_classes
+    items = collect_labelled_paths(snakes_dir, not_snake_dir, species)
+    truth_of = {str(p): c for p, c in items}
+    venom = {s: predictor.catalogue.get(s).venomous for s in species}
+    records: list[tuple[str, Prediction]] = []
+    errors = 0
+    for result in predictor.classify_paths([p for p, _ in items], batch_size=batch_size, top_k=max(3, predictor.top_k)):
+        if result.ok:
+            records.append((truth_of[result.path], result.prediction))
+        else:
+            errors += 1
+    thresholds = bundle.thresholds
+    extra = {
+        "model_version": bundle.version,
+        "thresholds": {"species": thresholds.species, "not_snake": thresholds.not_snake, "risk": thresholds.risk},
+        "temperature": bundle.temperature,
+        "input_size": bundle.preprocessing.input_size,
+        "snakes_dir": str(snakes_dir) if snakes_dir is not None else None,
+        "not_snake_dir": str(not_snake_dir) if not_snake_dir is not None else None,
+    }
+    return summarize(records, species, venom, errors=errors, extra=extra)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def format_report(report: dict) -> str:
+    """Readable plain-text summary (what ``snakeid evaluate`` prints without ``--json``)."""
+    lines = [
+        f"Images: {report['images']} ({report['snake_images']} snakes, {report['not_snake_images']} not snakes"
+        f"{', %d unreadable' % report['unreadable_images'] if report.get('unreadable_images') else ''})",
+    ]
+    if report["snake_images"]:
+        lines += [
+            f"Top-1 species accuracy: {_pct(report['top1'])}    top-3: {_pct(report['top3'])}"
+            f"    macro-F1: {report['macro_f1']:.3f}",
+            f"Snakes kept (not called 'not a snake'): {_pct(report['snake_retention'])}"
+            f"    answered 'unsure': {_pct(report['unsure_rate'])}"
+            f"    accuracy when naming a species: {_pct(report['species_verdict_accuracy'])}",
+            f"Venomous snakes called harmless (no risk flag): {_pct(report['venomous_called_harmless'])}"
+            f"    harmless snakes flagged as risky: {_pct(report['harmless_flagged_risky'])}",
+        ]
+    if report["not_snake_images"]:
+        lines.append(f"Non-snakes rejected as 'not a snake': {_pct(report['not_snake_rejection'])}")
+    if report.get("ece") is not None:
+        lines.append(f"Expected calibration error (15 bins): {report['ece']:.3f}")
+    if "thresholds" in report:
+        th = report["thresholds"]
+        lines.append(
+            f"Thresholds: species {th['species']:.2f}, not-snake {th['not_snake']:.2f}, risk {th['risk']:.2f};"
+            f" temperature {report.get('temperature', 1.0):.3f}"
+        )
+    if report["snake_images"]:
+        lines += ["", f"{'species':34} {'n':>4} {'precision':>9} {'recall':>7} {'F1':>6}"]
+        for slug, row in report["per_class"].items():
+            if row["support"]:
+                lines.append(
+                    f"{slug:34} {row['support']:>4} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['f1']:>6.3f}"
+                )
+    return "\n".join(lines)
+
+
+def write_confusion_png(report: dict, path: Path | str) -> Path:
+    """Draw the confusion matrix (rows = truth, columns = answer) as a PNG with Pillow only."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    labels = report["confusion"]["labels"]
+    matrix = report["confusion"]["matrix"]
+    # Drop empty rows/columns only for classes never seen nor predicted, to keep the picture readable.
+    keep = [i for i in range(len(labels)) if sum(matrix[i]) or sum(row[i] for row in matrix)]
+    labels = [labels[i] for i in keep]
+    matrix = [[matrix[r][c] for c in keep] for r in keep]
+    n = max(1, len(labels))
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:  # Pillow < 10.1 has no sized default font
+        font = ImageFont.load_default()
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max([probe.textlength(s, font=font) for s in labels] + [40])
+    cell = 30
+    margin = int(label_w) + 16
+    width = margin + n * cell + 20
+    height = margin + n * cell + 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((margin, 6), "rows: true class   columns: answer (top-1 species or not_snake)", fill="black", font=font)
+    for i, name in enumerate(labels):
+        draw.text((margin - 8 - probe.textlength(name, font=font), margin + i * cell + 8), name, fill="black", font=font)
+    image.paste(_vertical_labels(labels, font, cell, margin - 24), (margin, 24))
+    for r in range(n):
+        row_total = sum(matrix[r]) or 1
+        for c in range(n):
+            value = matrix[r][c]
+            share = value / row_total
+            if r == c:
+                colour = (int(255 - 200 * share), int(255 - 90 * share), int(255 - 200 * share))
+            else:
+                colour = (255, int(255 - 200 * share), int(255 - 200 * share))
+            x0, y0 = margin + c * cell, margin + r * cell
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=colour, outline=(200, 200, 200))
+            if value:
+                text = str(value)
+                tw = probe.textlength(text, font=font)
+                draw.text((x0 + (cell - tw) / 2, y0 + 8), text, fill="black", font=font)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+    return path
+
+
+def _vertical_labels(labels: list[str], font, cell: int, height: int):
+    """Column labels written bottom-to-top, one per column, right-aligned to the matrix."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (height, len(labels) * cell), "white")  # drawn horizontally, then rotated
+    draw = ImageDraw.Draw(strip)
+    for i, name in enumerate(labels):
+        tw = draw.textlength(name, font=font)
+        draw.text((height - 4 - tw, i * cell + 8), name, fill="black", font=font)
+    return strip.transpose(Image.Transpose.ROTATE_90)
