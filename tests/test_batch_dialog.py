@@ -28,6 +28,16 @@ def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("SNAKEID_DATA_DIR", str(tmp_path / "data"))
 
 
+@pytest.fixture(autouse=True)
+def no_threads_left_behind():
+    """After each test (and qtbot closing its widgets) no decoder, thumbnail or worker thread runs."""
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate()
+                if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)]
+    assert leftover == []
+
+
 class SlowPredictor:
     """The real test predictor, but each forward pass takes a while: time for cancel and close."""
 
