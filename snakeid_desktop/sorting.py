@@ -87,8 +87,8 @@ def _move_exclusive(src: Path, folder: Path, name: str) -> Path:
             os.link(src, target, follow_symlinks=False)
         except FileExistsError:
             continue
-        except OSError:
-            break  # another file system, or no hard links there: copy instead
+        except (OSError, NotImplementedError):
+            break  # another file system, no hard links there, or a platform without link-without-follow: copy instead
         os.unlink(src)
         return target
     target = _copy_exclusive(src, folder, name)
