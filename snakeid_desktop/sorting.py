@@ -89,14 +89,23 @@ def _move_exclusive(src: Path, folder: Path, name: str) -> Path:
             continue
         except (OSError, NotImplementedError):
             break  # another file system, no hard links there, or a platform without link-without-follow: copy instead
-        os.unlink(src)
+        _unlink_source_or_undo(src, target)
         return target
     target = _copy_exclusive(src, folder, name)
     if target.stat().st_size != src.stat().st_size:
         target.unlink(missing_ok=True)
         raise OSError(f"The copy of {src} came out incomplete; the original was left in place.")
-    os.unlink(src)
+    _unlink_source_or_undo(src, target)
     return target
+
+
+def _unlink_source_or_undo(src: Path, target: Path) -> None:
+    """Finish a move; if the original cannot be removed (read-only folder), drop the new copy instead."""
+    try:
+        os.unlink(src)
+    except OSError:
+        target.unlink(missing_ok=True)
+        raise
 
 
 @dataclass

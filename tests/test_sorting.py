@@ -140,3 +140,22 @@ def test_cancel_stops_and_stays_undoable(tmp_path, photos):
                            on_progress=lambda done: cancel.set() if done == 3 else None)
     assert summary.cancelled and summary.done == 3
     assert undo_sort(summary.manifest).undone == 3
+
+
+def test_move_that_cannot_remove_the_original_leaves_no_duplicate(tmp_path, photos, monkeypatch):
+    import os
+
+    files, results = photos
+    before = snapshot(files[:1])
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if Path(path) == files[0]:
+            raise PermissionError(13, "Permission denied", str(path))  # e.g. a read-only card
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    summary = sort_results(results[:1], tmp_path / "sorted", move=True, manifest_dir=tmp_path / "m")
+    assert summary.done == 0 and "Permission denied" in summary.problems[0]
+    assert snapshot(files[:1]) == before
+    assert not list((tmp_path / "sorted").rglob("*.jpg"))
