@@ -244,6 +244,7 @@ class InferenceWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        threading.current_thread().name = "snakeid-inference"  # readable log lines
         try:
             self._load_model()
             while True:
