@@ -16,18 +16,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
+case "$(uname -s)" in
+  MINGW*|MSYS*|CYGWIN*) ON_WINDOWS=1; DEFAULT_PYTHON=python ;;  # "python3" is the Store stub there
+  *) ON_WINDOWS=0; DEFAULT_PYTHON=python3 ;;
+esac
+PYTHON=${PYTHON:-$DEFAULT_PYTHON}
 DIST_VENV=${DIST_VENV:-.venv-dist}
 DIST_TORCH_SPEC=${DIST_TORCH_SPEC:-torch==2.13.0}
 DIST_TORCH_INDEX=${DIST_TORCH_INDEX:-}
 PYINSTALLER_SPEC=${PYINSTALLER_SPEC:-pyinstaller>=6.6}
 PIP_FLAGS=(--disable-pip-version-check -q)
 
-case "$(uname -s)" in
-  MINGW*|MSYS*|CYGWIN*) VENV_BIN="$DIST_VENV/Scripts" ;;
-  *) VENV_BIN="$DIST_VENV/bin" ;;
-esac
-VPY="$VENV_BIN/python"
+# One build at a time: two would share build/, dist/ and the venv.
+mkdir -p build
+if command -v flock >/dev/null; then
+  exec 9>build/.build_dist.lock
+  flock 9
+fi
+
+if [[ $ON_WINDOWS == 1 ]]; then VPY="$DIST_VENV/Scripts/python.exe"; else VPY="$DIST_VENV/bin/python"; fi
 
 # Reinstall when the requirements written in this script change, not on every build.
 REQUIREMENTS_STAMP="$DIST_TORCH_SPEC|$DIST_TORCH_INDEX|$PYINSTALLER_SPEC|pillow platformdirs PySide6-Essentials pillow-heif|$(cksum < pyproject.toml)"

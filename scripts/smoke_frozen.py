@@ -283,6 +283,24 @@ def check_no_connect_attempt(net: list[str], cmd: list[str], env: dict, cwd: Pat
     log.unlink(missing_ok=True)
 
 
+def baseline_import_torch(python: Path, runs: int = 3) -> dict:
+    """Start-up times depend on the machine's load: time a plain, unfrozen `import torch` for comparison."""
+    figures = {}
+    if hasattr(os, "getloadavg"):
+        figures["load_average_1min"] = round(os.getloadavg()[0], 2)
+    if not python.is_file():
+        return figures
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.run([str(python), "-W", "ignore", "-c", "import torch"], capture_output=True)
+        if proc.returncode != 0:
+            return figures
+        times.append(time.perf_counter() - started)
+    figures["unfrozen_import_torch_s"] = round(statistics.median(times), 2)
+    return figures
+
+
 def make_archive(app_dir: Path, out_dir: Path) -> Path:
     version = "unknown"
     match = re.search(r'__version__\s*=\s*"([^"]+)"', (ROOT / "snakeid_desktop" / "__init__.py").read_text())
@@ -307,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gui-runs", type=int, default=3, help="GUI launches to time (median reported)")
     parser.add_argument("--no-archive", action="store_true", help="skip making the .tar.gz")
     parser.add_argument("--json-out", type=Path, help="also write the figures and checks here")
+    parser.add_argument("--baseline-python", type=Path, default=ROOT / ".venv-dist" / "bin" / "python",
+                        help="interpreter whose plain `import torch` time is measured alongside, for context "
+                             "(default: the build venv's; skipped when missing)")
     args = parser.parse_args(argv)
 
     app_dir = args.dist.resolve()
@@ -402,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         check_no_connect_attempt(net, cli + ["--self-test"], env, cwd, checks)
         check_no_connect_attempt(net, gui + ["--smoke-quit"], env, cwd, checks)
 
+    figures.update(baseline_import_torch(args.baseline_python))
     figures["onedir_mb"] = round(tree_size(app_dir) / 1e6, 1)
     figures["onedir_files"] = sum(1 for p in app_dir.rglob("*") if p.is_file())
     if not args.no_archive:
@@ -417,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         value = figures.get(key)
         verdict = "n/a" if value is None else ("met" if value <= target else "MISSED")
         print(f"{key:28s} {str(value):>10s} {('<= ' + str(target)):>8s}  {verdict}")
-    for key in ("self_test_wall_s", "self_test_model_load_s", "onedir_files", "build_s", "archive_s"):
+    for key in ("self_test_wall_s", "self_test_model_load_s", "unfrozen_import_torch_s", "load_average_1min",
+                "onedir_files", "build_s", "archive_s"):
         if key in figures:
             print(f"{key:28s} {str(figures[key]):>10s}")
     if "gui_launches" in figures:

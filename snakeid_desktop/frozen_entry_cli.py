@@ -8,8 +8,10 @@ import warnings
 def run() -> int:
     # Must come first: a frozen child process started by multiprocessing would otherwise rerun the app.
     multiprocessing.freeze_support()
-    # The frozen app deliberately ships without numpy; torch warns about that at import time.
+    # Import-time warnings that only say what the frozen app leaves out on purpose: numpy, and the
+    # Python sources of torch (needed only to script TorchScript functions, which the app never does).
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    warnings.filterwarnings("ignore", message=r"Unable to retrieve source for @torch\.jit\._overload")
     from snakeid_desktop.cli import main
 
     return main()
