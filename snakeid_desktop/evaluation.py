@@ -5,7 +5,10 @@ numbers describe exactly what a user gets (same image loading, preprocessing, ca
 
 Definitions (all over the photos given):
 - ``top1``/``top3``: the true species is the first / among the first three species candidates (the
-  not-snake class is never a candidate); ``macro_f1`` and per-class precision/recall use the top-1 species.
+  not-snake class is never a candidate), whatever the verdict; ``macro_f1``, per-class precision/recall
+  and ``per_class_accuracy`` (= recall) use the top-1 species on snake photos the same way.
+- ``confusion``: rows are the true class (species or not_snake), columns the answer: the top-1 species,
+  or not_snake when the verdict was "not a snake" (so snakes lost to rejection show in the last column).
 - ``ece``: expected calibration error (15 equal-width bins) of the 20-way decision: confidence is the
   larger of the top species probability and the not-snake probability; correct when that class is right.
 - ``not_snake_rejection``: share of not-snake photos whose verdict is ``not_snake``.
@@ -95,6 +98,7 @@ def summarize(
     index = {c: i for i, c in enumerate(labels)}
     n_labels = len(labels)
     confusion = [[0] * n_labels for _ in range(n_labels)]  # rows: truth; cols: top-1 species or not_snake verdict
+    species_confusion = [[0] * len(species) for _ in species]  # snake photos only: truth x top-1 species
     snake_total = top1 = top3 = kept = 0
     neg_total = rejected = 0
     venomous_total = venomous_harmless = 0
@@ -120,6 +124,8 @@ def summarize(
             rejected += pred.verdict == "not_snake"
             continue
         snake_total += 1
+        if truth in index and best in index and best != NOT_SNAKE:
+            species_confusion[index[truth]][index[best]] += 1
         top1 += best == truth
         top3 += truth in [c.species for c in pred.top[:3]]
         kept += pred.verdict != "not_snake"
@@ -145,14 +151,12 @@ def summarize(
     per_class: dict[str, dict] = {}
     f1s = []
     for i, slug in enumerate(species):
-        tp = confusion[i][i]
-        support = sum(confusion[i])
-        # Recall counts a snake rejected as not_snake as a miss (it is in the row, not on the diagonal).
-        predicted = sum(confusion[r][i] for r in range(n_labels))
+        # Plain 19-way classification metrics on snake photos from the top-1 species (whatever the verdict).
+        tp = species_confusion[i][i]
+        support = sum(species_confusion[i])
+        predicted = sum(row[i] for row in species_confusion)
         precision = tp / predicted if predicted else 0.0
-        recall_top1 = None
-        if support:
-            recall_top1 = tp / support
+        recall_top1 = tp / support if support else None
         f1 = 2 * precision * recall_top1 / (precision + recall_top1) if support and (precision + recall_top1) else 0.0
         if support:
             f1s.append(f1)

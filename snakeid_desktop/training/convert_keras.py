@@ -63,31 +63,50 @@ def keras_layer_map() -> list[tuple[str, str, str]]:
     return pairs
 
 
+def conv_kernel_to_torch(kernel) -> torch.Tensor:
+    """Keras (H, W, in, out) -> torch (out, in, H, W)."""
+    return torch.as_tensor(kernel).float().permute(3, 2, 0, 1).contiguous()
+
+
+def depthwise_kernel_to_torch(kernel) -> torch.Tensor:
+    """Keras depthwise (H, W, channels, 1) -> torch grouped conv (channels, 1, H, W)."""
+    return torch.as_tensor(kernel).float().permute(2, 3, 0, 1).contiguous()
+
+
+def bn_to_torch(gamma, beta, moving_mean, moving_variance) -> dict[str, torch.Tensor]:
+    """Keras BN (eps 1e-3) as torch BN (eps 1e-5): fold the eps difference into the variance."""
+    as_t = lambda a: torch.as_tensor(a).float()  # noqa: E731
+    return {
+        "weight": as_t(gamma),
+        "bias": as_t(beta),
+        "running_mean": as_t(moving_mean),
+        "running_var": as_t(moving_variance) + (KERAS_BN_EPS - TORCH_BN_EPS),
+        "num_batches_tracked": torch.tensor(0, dtype=torch.long),
+    }
+
+
 def convert_keras_tensors(keras: Mapping[str, "object"]) -> dict[str, torch.Tensor]:
     """Map ``{"<layer>/<weight>": array}`` (Keras names) to our ``features.*`` state-dict entries.
 
     Only the feature extractor is converted; the classifier is left to the caller.
     """
 
-    def get(name: str) -> torch.Tensor:
+    def get(name: str):
         if name not in keras:
             raise KeyError(f"the Keras file lacks {name!r}")
-        return torch.as_tensor(keras[name]).float()
+        return keras[name]
 
     state: dict[str, torch.Tensor] = {}
     for layer, prefix, kind in keras_layer_map():
         if kind == "conv":
-            state[f"{prefix}.weight"] = get(f"{layer}/kernel").permute(3, 2, 0, 1).contiguous()
+            state[f"{prefix}.weight"] = conv_kernel_to_torch(get(f"{layer}/kernel"))
         elif kind == "dwconv":
-            state[f"{prefix}.weight"] = get(f"{layer}/depthwise_kernel" if f"{layer}/depthwise_kernel" in keras
-                                            else f"{layer}/kernel").permute(2, 3, 0, 1).contiguous()
+            # Keras 3 names it "kernel", Keras 2 "depthwise_kernel".
+            name = f"{layer}/depthwise_kernel" if f"{layer}/depthwise_kernel" in keras else f"{layer}/kernel"
+            state[f"{prefix}.weight"] = depthwise_kernel_to_torch(get(name))
         else:
-            state[f"{prefix}.weight"] = get(f"{layer}/gamma")
-            state[f"{prefix}.bias"] = get(f"{layer}/beta")
-            state[f"{prefix}.running_mean"] = get(f"{layer}/moving_mean")
-            # Same normalisation with torch's smaller eps: var + 1e-5 == keras_var + 1e-3.
-            state[f"{prefix}.running_var"] = get(f"{layer}/moving_variance") + (KERAS_BN_EPS - TORCH_BN_EPS)
-            state[f"{prefix}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+            bn = bn_to_torch(*(get(f"{layer}/{w}") for w in ("gamma", "beta", "moving_mean", "moving_variance")))
+            state.update({f"{prefix}.{k}": v for k, v in bn.items()})
     return state
 
 

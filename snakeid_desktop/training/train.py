@@ -67,6 +67,7 @@ class TrainConfig:
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
     model_version: str = "1.0.0"
+    cache_dir: str = str(DEFAULT_CACHE)  # converted weights and activation caches
 
 
 # ----------------------------------------------------------------------------------------------- utils
@@ -156,14 +157,15 @@ def predict_logits(model: nn.Module, tensors: torch.Tensor, device: torch.device
 # ------------------------------------------------------------------------------------------- training
 
 
-def load_data(cfg: TrainConfig):
+def load_data(cfg: TrainConfig, train: bool = True):
     root = Path(cfg.data)
     snakes, negatives = root / "snakes", root / "not-snake"
     classes = tdata.species_classes(snakes / "train") + [NOT_SNAKE]
+    train_split = train
     train = tdata.scan_split(snakes / "train", negatives / "train", classes)
     val = tdata.scan_split(snakes / "val", negatives / "val", classes)
     t0 = time.perf_counter()
-    train_images = tdata.decode_all(train, cfg.cache_short_side, "decode train")
+    train_images = tdata.decode_all(train, cfg.cache_short_side, "decode train") if train_split else []
     # Val stays at full size so its tensors match what the app computes from the files.
     val_images = tdata.decode_all(val, None, "decode val")
     print(f"decoded {len(train)} train + {len(val)} val photos in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
@@ -200,23 +202,26 @@ def prefix_activations(model: nn.Module, tensors_fn, count: int, freeze_blocks: 
 
 def cached_train_views(model, cfg: TrainConfig, train_images, augment, device) -> torch.Tensor:
     """(views, N, C, H, W) fp16 activations of augmented copies; cached on disk per configuration."""
-    key = f"{cfg.init}-f{cfg.freeze_blocks}-v{cfg.views}-s{cfg.train_size}-c{cfg.crop_scale_min}-n{len(train_images)}-seed{cfg.seed}"
-    path = DEFAULT_CACHE / "activations" / f"{key}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
+    folder = Path(cfg.cache_dir) / "activations"
+    folder.mkdir(parents=True, exist_ok=True)
     views = []
     for v in range(cfg.views):
+        # One file per view, so a longer run reuses the views a shorter one already computed.
+        key = f"{cfg.init}-f{cfg.freeze_blocks}-s{cfg.train_size}-c{cfg.crop_scale_min}-n{len(train_images)}-seed{cfg.seed}-view{v}"
+        path = folder / f"{key}.pt"
+        if path.is_file():
+            views.append(torch.load(path, weights_only=True))
+            continue
         torch.manual_seed(cfg.seed * 100 + v)
-        views.append(prefix_activations(model, lambda sl: torch.stack([augment(im) for im in train_images[sl]]),
-                                        len(train_images), cfg.freeze_blocks, device,
-                                        f"activations view {v + 1}/{cfg.views}"))
-    stacked = torch.stack(views)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(stacked, path)
-    return stacked
+        view = prefix_activations(model, lambda sl: torch.stack([augment(im) for im in train_images[sl]]),
+                                  len(train_images), cfg.freeze_blocks, device,
+                                  f"activations view {v + 1}/{cfg.views}")
+        atomic_save(view, path)
+        views.append(view)
+    return torch.stack(views)
 
 
-def train(cfg: TrainConfig, loaded=None) -> dict:
+def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -> dict:
     """Train (or resume) and return {'model', 'ema_state', 'classes', 'history', ...}."""
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -227,7 +232,7 @@ def train(cfg: TrainConfig, loaded=None) -> dict:
     num_classes = len(classes)
     frozen = cfg.freeze_blocks
 
-    model = make_model(num_classes, cfg.init, DEFAULT_CACHE).to(device).to(memory_format=torch.channels_last)
+    model = make_model(num_classes, cfg.init, Path(cfg.cache_dir)).to(device).to(memory_format=torch.channels_last)
     for p in model.features[:frozen].parameters():
         p.requires_grad_(False)
     ema = EMA(model, cfg.ema_decay)
@@ -246,7 +251,8 @@ def train(cfg: TrainConfig, loaded=None) -> dict:
     ckpt_path = work / "last.pt"
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt["config"] != asdict(cfg):
+        # Only fields the checkpoint knows are compared, so adding a config field keeps old runs resumable.
+        if any(asdict(cfg).get(k, v) != v for k, v in ckpt["config"].items()):
             raise SystemExit(f"{ckpt_path} was written with a different configuration; use another --work-dir")
         model.load_state_dict(ckpt["model"])
         ema.state, ema.updates = ckpt["ema"], ckpt["ema_updates"]
@@ -275,7 +281,8 @@ def train(cfg: TrainConfig, loaded=None) -> dict:
         # Teacher logits for exactly the augmented views the student sees (same seeds, same crops).
         teacher_views = teacher_logits_for_views(Path(cfg.teacher_checkpoint), cfg, train_images, device)
 
-    for epoch in range(start_epoch, cfg.epochs):
+    last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
+    for epoch in range(start_epoch, last_epoch):
         # Per-epoch seeds make a resumed run draw the same batches and augmentations as an unbroken one.
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         torch.manual_seed(cfg.seed * 1000 + epoch)

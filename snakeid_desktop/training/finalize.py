@@ -1,0 +1,209 @@
+"""After training: pick the weights and input size, fit the temperature and thresholds, write the bundle.
+
+Everything here is fitted on the validation split (there is no third split in the shared data). That is
+optimistic, so besides the plain val figures we also report *cross-fitted* ones: temperature and
+thresholds fitted on one half of val and measured on the other half, both ways round, pooled.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from ..bundle import NOT_SNAKE, Thresholds, save_bundle
+from ..catalogue import default_catalogue
+from ..evaluation import summarize
+from ..predictor import decide, is_venomous
+from ..preprocess import Preprocessing
+from . import data as tdata
+
+TARGET_REJECTION = 0.95
+TARGET_RETENTION = 0.95
+TARGET_SPECIES_PRECISION = 0.95
+MAX_VENOMOUS_CALLED_HARMLESS = 0.02
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature minimising the validation NLL (a fine log-spaced grid: robust, no optimiser state)."""
+    grid = torch.logspace(-0.5, 0.8, 400)
+    nll = torch.stack([F.cross_entropy(logits / t, labels) for t in grid])
+    return float(grid[int(nll.argmin())])
+
+
+def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict[str, str]) -> Thresholds:
+    """Thresholds on calibrated probabilities, chosen as documented in MODEL_CARD.md.
+
+    not_snake: among values keeping >=95% of snakes and rejecting >=95% of non-snakes, the one with the
+      largest sum of the two (if none meets both, the one with the best worse-of-the-two).
+    species: the lowest top-1 probability at which >=95% of "species" answers on kept snakes are right
+      (clamped to 0.30-0.90).
+    risk: the highest value (<= 0.30) at which <=2% of venomous snakes end as a confident harmless
+      species without the risk flag.
+    """
+    ns_index = classes.index(NOT_SNAKE)
+    species_idx = [i for i, c in enumerate(classes) if c != NOT_SNAKE]
+    is_neg = labels == ns_index
+    ns_p = probs[:, ns_index]
+    best_key, t_ns = None, 0.5
+    for t in torch.arange(0.05, 0.951, 0.01).tolist():
+        rejection = (ns_p[is_neg] >= t).float().mean().item() if is_neg.any() else 1.0
+        retention = (ns_p[~is_neg] < t).float().mean().item()
+        meets = rejection >= TARGET_REJECTION and retention >= TARGET_RETENTION
+        key = (meets, rejection + retention if meets else min(rejection, retention))
+        if best_key is None or key > best_key:
+            best_key, t_ns = key, round(t, 2)
+
+    sp = probs[:, species_idx]
+    top_p, top_i = sp.max(1)
+    top_class = torch.tensor(species_idx)[top_i]
+    kept_snakes = (~is_neg) & (ns_p < t_ns)
+    t_species = 0.90
+    for t in torch.arange(0.30, 0.901, 0.01).tolist():
+        answered = kept_snakes & (top_p >= t)
+        if answered.any() and (top_class[answered] == labels[answered]).float().mean().item() >= TARGET_SPECIES_PRECISION:
+            t_species = round(t, 2)
+            break
+
+    venomous_class = torch.tensor([is_venomous(venom.get(classes[i], "no")) for i in range(len(classes))])
+    top3_p, top3_i = sp.topk(min(3, sp.shape[1]), dim=1)
+    top3_class = torch.tensor(species_idx)[top3_i]
+    venomous_truth = (~is_neg) & venomous_class[labels]
+    harmless_answer = kept_snakes & (top_p >= t_species) & ~venomous_class[top_class]
+    t_risk = 0.02
+    for t in torch.arange(0.30, 0.0199, -0.01).tolist():
+        flagged = (venomous_class[top3_class] & (top3_p >= t)).any(1)
+        missed = venomous_truth & harmless_answer & ~flagged
+        rate = missed.sum().item() / max(1, venomous_truth.sum().item())
+        if rate <= MAX_VENOMOUS_CALLED_HARMLESS:
+            t_risk = round(t, 2)
+            break
+    return Thresholds(species=t_species, not_snake=t_ns, risk=t_risk)
+
+
+def metrics_for(probs, labels, classes, thresholds, catalogue) -> dict:
+    """The app's decide() on each probability vector, summarised like ``snakeid evaluate``."""
+    records = [(classes[int(y)], decide(p, classes, catalogue, thresholds, top_k=3)) for p, y in zip(probs, labels)]
+    species = [c for c in classes if c != NOT_SNAKE]
+    venom = {s: catalogue.get(s).venomous for s in species}
+    return summarize(records, species, venom)
+
+
+def cross_fitted_metrics(logits, labels, classes, catalogue) -> dict:
+    """Fit temperature+thresholds on one half of val, measure on the other, both ways; pooled metrics."""
+    order = torch.arange(len(labels))
+    halves = [order[order % 2 == 0], order[order % 2 == 1]]
+    venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
+    records = []
+    for fit_idx, test_idx in (halves, halves[::-1]):
+        t = fit_temperature(logits[fit_idx], labels[fit_idx])
+        th = choose_thresholds(F.softmax(logits[fit_idx] / t, 1), labels[fit_idx], classes, venom)
+        probs = F.softmax(logits[test_idx] / t, 1)
+        records += [(classes[int(y)], decide(p, classes, catalogue, th, top_k=3)) for p, y in zip(probs, labels[test_idx])]
+    species = [c for c in classes if c != NOT_SNAKE]
+    return summarize(records, species, venom)
+
+
+def headline(m: dict) -> dict:
+    keys = ("top1", "top3", "macro_f1", "ece", "not_snake_rejection", "snake_retention", "unsure_rate",
+            "species_verdict_accuracy", "venomous_called_harmless", "harmless_flagged_risky")
+    return {k: m.get(k) for k in keys}
+
+
+def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
+    """Choose raw vs EMA weights and the input size by val NLL, calibrate, threshold, write the bundle."""
+    from .train import clone_with_state, predict_logits
+
+    t0 = time.perf_counter()
+    classes = result["classes"]
+    device = result["device"]
+    val_images = result["val_images"]
+    labels = torch.tensor([s.label for s in result["val_samples"]])
+    catalogue = default_catalogue()
+    candidates = {"ema": clone_with_state(result["model"], result["ema_state"], len(classes), device),
+                  "raw": result["model"].eval()}
+    measured = []
+    for size in cfg.candidate_eval_sizes:
+        prep = Preprocessing(size, round(size / 0.875))
+        x = tdata.eval_tensors(val_images, prep)
+        for name, model in candidates.items():
+            logits = predict_logits(model, x, device)
+            t = fit_temperature(logits, labels)
+            row = {"weights": name, "input_size": size, "temperature": t,
+                   "val_top1_20class": round((logits.argmax(1) == labels).float().mean().item(), 4),
+                   "val_nll_calibrated": round(F.cross_entropy(logits / t, labels).item(), 4)}
+            measured.append((row, logits))
+            print(json.dumps(row), file=sys.stderr)
+    best_row, best_logits = min(measured, key=lambda rl: rl[0]["val_nll_calibrated"])
+    size, temperature = best_row["input_size"], best_row["temperature"]
+    model = candidates[best_row["weights"]]
+    venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
+    probs = F.softmax(best_logits / temperature, 1)
+    thresholds = choose_thresholds(probs, labels, classes, venom)
+    val_metrics = metrics_for(probs, labels, classes, thresholds, catalogue)
+    crossfit = cross_fitted_metrics(best_logits, labels, classes, catalogue)
+    uncalibrated_ece = metrics_for(F.softmax(best_logits, 1), labels, classes, thresholds, catalogue)["ece"]
+    per_category = {}
+    for group in sorted({s.group for s in result["val_samples"] if s.group.startswith(NOT_SNAKE)}):
+        idx = torch.tensor([i for i, s in enumerate(result["val_samples"]) if s.group == group])
+        per_category[group.split("/", 1)[1]] = {
+            "n": len(idx), "rejected": round((probs[idx, classes.index(NOT_SNAKE)] >= thresholds.not_snake).float().mean().item(), 4)}
+    metrics = {
+        **headline(val_metrics),
+        "per_class_accuracy": val_metrics["per_class_accuracy"],
+        "per_class": val_metrics["per_class"],
+        "val_top1_20class": best_row["val_top1_20class"],
+        "ece_before_temperature": uncalibrated_ece,
+        "not_snake_rejection_by_category": per_category,
+        "cross_fitted": headline(crossfit),
+        "confusion": val_metrics["confusion"],
+        "evaluated_on": "val split of ../shared/data (snakes 264, not-snake 271); thresholds and temperature "
+                        "fitted on the same split (see cross_fitted for a half-split estimate)",
+        "candidates": [row for row, _ in measured],
+        "history": result["history"],
+    }
+    training = {"config": asdict(cfg), "train_wall_seconds": round(train_wall_s, 1) if train_wall_s else None,
+                "chosen_weights": best_row["weights"]}
+    save_bundle(
+        cfg.out, model, classes=classes, preprocessing=Preprocessing(size, round(size / 0.875)),
+        temperature=temperature, thresholds=thresholds, metrics=metrics, model_version=cfg.model_version,
+        architecture_options={"width_mult": 1.0}, extra={"training": training},
+    )
+    print(f"bundle written to {cfg.out} (finalize {time.perf_counter() - t0:.0f}s):", file=sys.stderr)
+    print(json.dumps({"thresholds": asdict(thresholds), "temperature": temperature, "input_size": size,
+                      "val": headline(val_metrics), "cross_fitted": headline(crossfit)}, indent=1), file=sys.stderr)
+    return metrics
+
+
+def finalize_from_checkpoint(argv=None) -> int:
+    """``python -m snakeid_desktop.training.finalize --work-dir RUN --out weights/``: rebuild the bundle."""
+    import argparse
+
+    from .train import TrainConfig, load_data, make_model, DEFAULT_CACHE
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work-dir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ns = ap.parse_args(argv)
+    ckpt = torch.load(Path(ns.work_dir) / "last.pt", map_location="cpu", weights_only=False)
+    cfg = TrainConfig(**ckpt["config"])
+    cfg.out = ns.out
+    torch.set_num_threads(ns.threads)
+    classes, _, _, val_s, val_images = load_data(cfg, train=False)
+    model = make_model(len(classes), "random", DEFAULT_CACHE)
+    model.load_state_dict(ckpt["model"])
+    train_seconds = sum(h["train_seconds"] for h in ckpt["history"])
+    finalize(cfg, {"model": model.to(memory_format=torch.channels_last), "ema_state": ckpt["ema"],
+                   "classes": classes, "history": ckpt["history"], "val_samples": val_s,
+                   "val_images": val_images, "device": torch.device("cpu")}, train_wall_s=train_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(finalize_from_checkpoint())

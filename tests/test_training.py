@@ -1,0 +1,229 @@
+"""Training pipeline: Keras->torch conversion, a tiny end-to-end run, resume, calibration helpers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+h5py = pytest.importorskip("h5py")
+np = pytest.importorskip("numpy")
+
+from torch.nn import functional as F  # noqa: E402
+
+from snakeid_desktop.bundle import NOT_SNAKE, load_bundle  # noqa: E402
+from snakeid_desktop.catalogue import default_catalogue  # noqa: E402
+from snakeid_desktop.model import build_model  # noqa: E402
+from snakeid_desktop.training import convert_keras as ck  # noqa: E402
+from snakeid_desktop.training import data as tdata  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------- conversion
+
+
+def test_conv_kernel_permute_matches_keras_semantics():
+    # Keras: y[o] = sum_{h,w,i} K[h,w,i,o] * x[h,w,i] (NHWC); check against torch's conv on NCHW.
+    gen = np.random.default_rng(0)
+    kernel = gen.standard_normal((3, 3, 2, 4)).astype("float32")
+    patch = gen.standard_normal((3, 3, 2)).astype("float32")
+    expected = np.einsum("hwio,hwi->o", kernel, patch)
+    x = torch.from_numpy(patch).permute(2, 0, 1).unsqueeze(0)
+    got = F.conv2d(x, ck.conv_kernel_to_torch(kernel)).flatten()
+    assert torch.allclose(got, torch.from_numpy(expected), atol=1e-5)
+
+
+def test_depthwise_kernel_permute_matches_keras_semantics():
+    gen = np.random.default_rng(1)
+    kernel = gen.standard_normal((3, 3, 5, 1)).astype("float32")
+    patch = gen.standard_normal((3, 3, 5)).astype("float32")
+    expected = np.einsum("hwc,hwc->c", kernel[..., 0], patch)
+    x = torch.from_numpy(patch).permute(2, 0, 1).unsqueeze(0)
+    got = F.conv2d(x, ck.depthwise_kernel_to_torch(kernel), groups=5).flatten()
+    assert torch.allclose(got, torch.from_numpy(expected), atol=1e-5)
+
+
+def test_batchnorm_eps_is_folded_into_variance():
+    gen = np.random.default_rng(2)
+    gamma, beta, mean = (gen.standard_normal(6).astype("float32") for _ in range(3))
+    var = gen.uniform(1e-4, 2e-3, 6).astype("float32")  # small variances: where eps matters most
+    bn = torch.nn.BatchNorm2d(6).eval()
+    state = ck.bn_to_torch(gamma, beta, mean, var)
+    bn.load_state_dict(state)
+    x = torch.from_numpy(gen.standard_normal((2, 6, 3, 3)).astype("float32"))
+    keras = (x - torch.from_numpy(mean).view(1, 6, 1, 1)) / torch.sqrt(torch.from_numpy(var).view(1, 6, 1, 1) + 1e-3)
+    keras = keras * torch.from_numpy(gamma).view(1, 6, 1, 1) + torch.from_numpy(beta).view(1, 6, 1, 1)
+    assert torch.allclose(bn(x), keras, atol=1e-4)
+
+
+def _keras_weights_from(model) -> dict:
+    """A Keras-named weight dict whose conversion must give back ``model``'s features exactly."""
+    sd = model.state_dict()
+    keras = {}
+    for layer, prefix, kind in ck.keras_layer_map():
+        w = sd[f"{prefix}.weight"]
+        if kind == "conv":
+            keras[f"{layer}/kernel"] = w.permute(2, 3, 1, 0).numpy()
+        elif kind == "dwconv":
+            keras[f"{layer}/kernel"] = w.permute(2, 3, 0, 1).numpy()
+        else:
+            keras[f"{layer}/gamma"] = w.numpy()
+            keras[f"{layer}/beta"] = sd[f"{prefix}.bias"].numpy()
+            keras[f"{layer}/moving_mean"] = sd[f"{prefix}.running_mean"].numpy()
+            keras[f"{layer}/moving_variance"] = (sd[f"{prefix}.running_var"] - (1e-3 - 1e-5)).numpy()
+    return keras
+
+
+def test_full_conversion_through_a_keras3_style_h5(tmp_path):
+    torch.manual_seed(0)
+    source = build_model("mobilenet_v2", num_classes=20)
+    with torch.no_grad():
+        for name, buf in source.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_()
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 2.0)
+    keras = _keras_weights_from(source)
+    path = tmp_path / "tiny.h5"
+    with h5py.File(path, "w") as fh:
+        group = fh.create_group("model_weights/mobilenetv2_1.00_160")
+        fh.create_group("model_weights/dense/dense").create_dataset("kernel", data=np.zeros((1280, 3), "float32"))
+        for name, value in keras.items():
+            group.create_dataset(name, data=value)
+
+    state = ck.convert_keras_tensors(ck.read_keras_h5(path))
+    target = build_model("mobilenet_v2", num_classes=20)
+    ck.load_backbone(target, state)
+    source.eval(), target.eval()
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.allclose(source.forward_features(x), target.forward_features(x), atol=1e-4)
+    # The classifier is not in the Keras file and keeps its fresh initialisation.
+    assert not torch.equal(source.classifier[1].weight, target.classifier[1].weight)
+
+
+def test_conversion_reports_missing_layers():
+    keras = _keras_weights_from(build_model("mobilenet_v2", num_classes=2))
+    del keras["block_7_project/kernel"]
+    with pytest.raises(KeyError, match="block_7_project"):
+        ck.convert_keras_tensors(keras)
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def _photo(path, seed, size=(90, 70)):
+    rng = random.Random(seed)
+    from PIL import Image
+
+    base = tuple(rng.randrange(256) for _ in range(3))
+    image = Image.new("RGB", size, base)
+    image.paste(tuple(255 - c for c in base), (rng.randrange(40), rng.randrange(30), 60, 55))
+    image.save(path, quality=90)
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    """Two real catalogue species and one not-snake category, a few generated photos per split."""
+    species = sorted(default_catalogue().species)[:2]
+    root = tmp_path / "data"
+    seed = 0
+    for split, count in (("train", 4), ("val", 2)):
+        for slug in species:
+            (root / "snakes" / split / slug).mkdir(parents=True)
+            for j in range(count):
+                seed += 1
+                _photo(root / "snakes" / split / slug / f"{j}.jpg", seed)
+        (root / "not-snake" / split / "object").mkdir(parents=True)
+        for j in range(count):
+            seed += 1
+            _photo(root / "not-snake" / split / "object" / f"{j}.jpg", seed)
+    return root, species
+
+
+def _config(root, work, **overrides):
+    from snakeid_desktop.training.train import TrainConfig
+
+    cfg = TrainConfig(
+        data=str(root), out=None, work_dir=str(work), init="random", epochs=2, train_size=64, eval_size=64,
+        cache_short_side=80, batch_size=4, freeze_blocks=4, views=2, threads=1, candidate_eval_sizes=[64],
+        cache_dir=str(work / "cache"),
+    )
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_balanced_weights_give_each_species_equal_mass_and_not_snake_its_share():
+    samples = [tdata.Sample(None, 0, "a")] * 10 + [tdata.Sample(None, 1, "b")] * 2
+    samples += [tdata.Sample(None, 2, f"{NOT_SNAKE}/x")] * 9 + [tdata.Sample(None, 2, f"{NOT_SNAKE}/y")] * 1
+    w = tdata.balanced_weights(samples, not_snake_share=0.4)
+    assert w[:10].sum() == pytest.approx(0.3) and w[10:12].sum() == pytest.approx(0.3)
+    assert w[12:21].sum() == pytest.approx(0.4 * 3 / 4) and w[21:].sum() == pytest.approx(0.4 / 4)
+
+
+def test_training_resumes_to_the_same_weights_as_an_unbroken_run(tiny_data, tmp_path):
+    from snakeid_desktop.training.train import load_data, train
+
+    root, _ = tiny_data
+    unbroken_cfg = _config(root, tmp_path / "unbroken")
+    loaded = load_data(unbroken_cfg)
+    unbroken = train(unbroken_cfg, loaded)
+    assert len(unbroken["history"]) == 2
+    assert (tmp_path / "unbroken" / "last.pt").is_file()
+
+    broken_cfg = _config(root, tmp_path / "broken")
+    first = train(broken_cfg, loaded, stop_after_epochs=1)
+    assert len(first["history"]) == 1
+    resumed = train(broken_cfg, loaded)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    for key, value in unbroken["model"].state_dict().items():
+        assert torch.allclose(value.float(), resumed["model"].state_dict()[key].float(), atol=1e-6), key
+
+
+def test_end_to_end_bundle_from_a_tiny_run(tiny_data, tmp_path):
+    from snakeid_desktop.training.finalize import finalize
+    from snakeid_desktop.training.train import load_data, train
+
+    root, species = tiny_data
+    cfg = _config(root, tmp_path / "run", epochs=1, out=str(tmp_path / "bundle"))
+    result = train(cfg, load_data(cfg))
+    metrics = finalize(cfg, result, train_wall_s=1.0)
+
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.classes == species + [NOT_SNAKE]
+    assert bundle.preprocessing.input_size == 64
+    assert set(bundle.per_class_accuracy) == set(species)
+    assert 0.0 < bundle.temperature < 10
+    for value in (bundle.thresholds.species, bundle.thresholds.not_snake, bundle.thresholds.risk):
+        assert 0.0 < value < 1.0
+    for key in ("top1", "top3", "macro_f1", "ece", "not_snake_rejection", "snake_retention", "cross_fitted"):
+        assert key in bundle.metrics
+    assert metrics["top1"] == bundle.metrics["top1"]
+
+
+# --------------------------------------------------------------------------------------- calibration
+
+
+def test_temperature_fit_recovers_a_known_temperature():
+    from snakeid_desktop.training.finalize import fit_temperature
+
+    torch.manual_seed(0)
+    true_logits = torch.randn(4000, 5) * 2
+    labels = torch.distributions.Categorical(logits=true_logits).sample()
+    assert fit_temperature(true_logits * 2.0, labels) == pytest.approx(2.0, rel=0.1)
+
+
+def test_thresholds_meet_rejection_and_retention_on_separable_scores():
+    from snakeid_desktop.training.finalize import choose_thresholds
+
+    classes = sorted(default_catalogue().species)[:2] + [NOT_SNAKE]
+    venom = {c: default_catalogue().get(c).venomous for c in classes[:2]}
+    probs, labels = [], []
+    for i in range(40):
+        probs.append([0.8, 0.1, 0.1]); labels.append(0)  # noqa: E702
+        probs.append([0.1, 0.8, 0.1]); labels.append(1)  # noqa: E702
+        probs.append([0.05, 0.05, 0.9]); labels.append(2)  # noqa: E702
+    th = choose_thresholds(torch.tensor(probs), torch.tensor(labels), classes, venom)
+    assert 0.1 < th.not_snake <= 0.9
+    assert th.species <= 0.8
