@@ -30,11 +30,14 @@ run: venv
 classify: venv
 	$(VENV)/bin/snakeid classify $(ARGS)
 
+# tests/test_frozen.py builds dist/ and smoke-tests it (~5 min from scratch here); TEST_FROZEN=0 skips it.
+TEST_FROZEN ?= 1
+
 test: venv
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen SNAKEID_TEST_FROZEN=$(TEST_FROZEN) $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 dist:
-	bash scripts/build_dist.sh
+	DIST_VENV='$(DIST_VENV)' DIST_TORCH_SPEC='$(DIST_TORCH_SPEC)' bash scripts/build_dist.sh
 
 clean:
 	rm -rf build dist
