@@ -32,7 +32,7 @@ INFO = ModelInfo(
     version="t1",
     directory="/x",
     classes=tuple(sorted(CAT.species)) + ("not_snake",),
-    metrics={"val_top1": 0.9},
+    metrics={"top1": 0.9, "per_class": {VENOMOUS[0]: {"support": 23}}},
     per_class_accuracy={VENOMOUS[0]: 0.87},
     species_threshold=0.5,
     not_snake_threshold=0.5,
@@ -69,7 +69,7 @@ def test_venomous_species(card):
     assert CAT.first_aid_venomous[0] in card.first_aid.text()
     if info.first_aid:
         assert card.first_aid_species.text() == info.first_aid
-    assert "87%" in card.accuracy.text() and "90%" in card.accuracy.text()
+    assert "87% of 23 validation photos" in card.accuracy.text() and "90%" in card.accuracy.text()
     assert [r.value_label.text() for r in card.candidate_rows] == ["91%", "5%", "2%"]
     assert card.photo.has_image()
     assert card.disclaimer.isVisible()

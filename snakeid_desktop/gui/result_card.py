@@ -354,15 +354,18 @@ class ResultCard(QWidget):
     def _accuracy_text(self, best: Candidate, model_info: ModelInfo | None) -> str:
         if model_info is None:
             return "Validation accuracy: unknown (model details unavailable)."
+        metrics = model_info.metrics
         acc = model_info.per_class_accuracy.get(best.species)
-        overall = model_info.metrics.get("val_top1")
+        overall = metrics.get("top1", metrics.get("val_top1"))
+        support = (metrics.get("per_class", {}).get(best.species) or {}).get("support")
         parts = []
         if acc is not None:
-            parts.append(f"In validation, the model named {best.common_name} correctly for {percent(float(acc))} of its photos.")
+            photos = f"{support} validation photos" if support else "its validation photos"
+            parts.append(f"In validation the model named {best.common_name} correctly in {percent(float(acc))} of {photos}.")
         else:
             parts.append(f"No validation figure for {best.common_name}.")
         if overall is not None:
-            parts.append(f"Overall validation accuracy: {percent(float(overall))}.")
+            parts.append(f"Over all species: {percent(float(overall))}.")
         return " ".join(parts)
 
     def _show_first_aid(self, pred, best: Candidate | None, risk: bool) -> None:
