@@ -363,6 +363,8 @@ class MainWindow(QMainWindow):
         self.session_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.session_list.setWordWrap(False)
         self.session_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Long names are elided to the strip's width rather than scrolled sideways.
+        self.session_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.session_list.setMinimumWidth(150)
         self.session_list.currentItemChanged.connect(self._on_current_item_changed)
         splitter.addWidget(self.session_list)
