@@ -10,7 +10,10 @@ realistic). Prints steady-state photos/s, peak RSS and RSS over time.
     .venv/bin/python benchmarks/bench_batch.py --sweep --n 600 # compare decoder counts
 
 Targets (issue 5): >= 50 photos/s steady state on 2 cores; RSS flat and <= 700 MB.
-Note the machine's other load (printed from /proc/loadavg): it moves these figures a lot.
+Note the machine's other load (printed from /proc/loadavg): it moves these figures a lot,
+and the CPU time per photo too (cache contention). Memory depends on the torch build: a CUDA
+wheel's ``import torch`` alone is ~510 MB RSS here, the CPU-only build the app ships ~210 MB;
+run this script with that build's interpreter to see the app's figures.
 """
 
 from __future__ import annotations

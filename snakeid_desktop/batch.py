@@ -45,10 +45,11 @@ class FolderError(SnakeIDError):
 
 
 def default_decode_workers() -> int:
-    """One decoder per core: decoding is the bottleneck and releases the GIL.
+    """One decoder per core: decoding is most of the work per photo and releases the GIL.
 
-    Torch runs single-threaded beside them (see ``runtime.default_threads``); measured on
-    2 cores, 2 decoders + 1 torch thread beat 1 decoder by ~1.7x and 3 decoders gain nothing.
+    Torch runs single-threaded beside them on 2 cores (``runtime.default_threads``). Measured
+    here with 12 MP JPEGs (benchmarks/bench_batch.py, machine under load 4-5): 1 decoder
+    16.0 photos/s, 2 decoders 18.1, 3 decoders 18.1; 2 torch threads instead of 1: 17.9.
     """
     return max(1, min(8, os.cpu_count() or 2))
 
