@@ -274,15 +274,17 @@ def write_confusion_png(report: dict, path: Path | str) -> Path:
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_w = max([probe.textlength(s, font=font) for s in labels] + [40])
     cell = 30
-    margin = int(label_w) + 16
-    width = margin + n * cell + 20
-    height = margin + n * cell + 40
+    left = int(label_w) + 16  # row labels
+    top = 24 + int(label_w) + 12  # title line + vertical column labels
+    width = left + n * cell + 20
+    height = top + n * cell + 20
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((margin, 6), "rows: true class   columns: answer (top-1 species or not_snake)", fill="black", font=font)
+    draw.text((8, 6), "rows: true class   columns: answer (top-1 species, or not_snake when rejected)",
+              fill="black", font=font)
     for i, name in enumerate(labels):
-        draw.text((margin - 8 - probe.textlength(name, font=font), margin + i * cell + 8), name, fill="black", font=font)
-    image.paste(_vertical_labels(labels, font, cell, margin - 24), (margin, 24))
+        draw.text((left - 8 - probe.textlength(name, font=font), top + i * cell + 8), name, fill="black", font=font)
+    image.paste(_vertical_labels(labels, font, cell, int(label_w) + 12), (left, 24))
     for r in range(n):
         row_total = sum(matrix[r]) or 1
         for c in range(n):
@@ -292,7 +294,7 @@ def write_confusion_png(report: dict, path: Path | str) -> Path:
                 colour = (int(255 - 200 * share), int(255 - 90 * share), int(255 - 200 * share))
             else:
                 colour = (255, int(255 - 200 * share), int(255 - 200 * share))
-            x0, y0 = margin + c * cell, margin + r * cell
+            x0, y0 = left + c * cell, top + r * cell
             draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=colour, outline=(200, 200, 200))
             if value:
                 text = str(value)

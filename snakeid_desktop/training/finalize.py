@@ -174,10 +174,33 @@ def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
         temperature=temperature, thresholds=thresholds, metrics=metrics, model_version=cfg.model_version,
         architecture_options={"width_mult": 1.0}, extra={"training": training},
     )
+    for name in ("model.pt", "model.json"):
+        (Path(cfg.out) / name).chmod(0o644)  # save_bundle's temp files are private (0600); a bundle is not
     print(f"bundle written to {cfg.out} (finalize {time.perf_counter() - t0:.0f}s):", file=sys.stderr)
     print(json.dumps({"thresholds": asdict(thresholds), "temperature": temperature, "input_size": size,
                       "val": headline(val_metrics), "cross_fitted": headline(crossfit)}, indent=1), file=sys.stderr)
     return metrics
+
+
+def app_path_check(cfg, work_dir: Path) -> dict:
+    """Re-measure the written bundle exactly as ``snakeid evaluate`` does (app image loading, Predictor)
+    and store those figures in the bundle's metrics as ``app_evaluate``; writes a confusion PNG."""
+    import json as _json
+
+    from ..evaluation import evaluate_dataset, format_report, write_confusion_png
+    from ..predictor import Predictor
+
+    root = Path(cfg.data)
+    predictor = Predictor.load(cfg.out, num_threads=cfg.threads)
+    report = evaluate_dataset(predictor, root / "snakes" / "val", root / "not-snake" / "val")
+    print(format_report(report), file=sys.stderr)
+    write_confusion_png(report, work_dir / "confusion_val.png")
+    (work_dir / "evaluate_val.json").write_text(_json.dumps(report, indent=1))
+    meta_path = Path(cfg.out) / "model.json"
+    meta = _json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["metrics"]["app_evaluate"] = headline(report)
+    meta_path.write_text(_json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return report
 
 
 def finalize_from_checkpoint(argv=None) -> int:
@@ -202,6 +225,7 @@ def finalize_from_checkpoint(argv=None) -> int:
     finalize(cfg, {"model": model.to(memory_format=torch.channels_last), "ema_state": ckpt["ema"],
                    "classes": classes, "history": ckpt["history"], "val_samples": val_s,
                    "val_images": val_images, "device": torch.device("cpu")}, train_wall_s=train_seconds)
+    app_path_check(cfg, Path(ns.work_dir))
     return 0
 
 

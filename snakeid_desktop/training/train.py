@@ -379,9 +379,11 @@ def main(argv=None) -> int:
     train_wall = time.perf_counter() - t0
     print(f"training wall time {train_wall / 60:.1f} min", file=sys.stderr)
     if cfg.out:
-        from .finalize import finalize
+        from .finalize import app_path_check, finalize
 
         finalize(cfg, result, train_wall_s=train_wall)
+        app_path_check(cfg, Path(cfg.work_dir))
+        print(f"total wall time {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr)
     return 0
 
 
