@@ -15,7 +15,7 @@ from PySide6.QtCore import QThread, Qt  # noqa: E402
 
 from snakeid_desktop.export import read_csv  # noqa: E402
 from snakeid_desktop.gui.batch_dialog import BatchDialog  # noqa: E402
-from snakeid_desktop.gui.batch_model import COL_PATH, RESULT_ROLE  # noqa: E402
+from snakeid_desktop.gui.batch_model import COL_PATH, RESULT_ROLE, confidence, shown_species  # noqa: E402
 from tests.test_batch import make_folder, make_photo, snapshot  # noqa: E402
 
 # The offscreen platform plugin warns about size hints; a limitation of that plugin, not of the app.
@@ -180,23 +180,27 @@ def test_filters_and_sorting(qtbot, tmp_path, predictor):
 
     dialog.verdict_filter.setCurrentIndex(0)
     assert proxy.rowCount() == total
-    probs = [r.prediction.best.probability for r in dialog.model.results() if r.ok]
+    probs = [confidence(r) for r in dialog.model.results() if r.ok]
     threshold = sorted(probs)[len(probs) // 2]
-    dialog.confidence_filter.setValue(threshold * 100)
+    dialog.confidence_filter.setValue(round(threshold * 100))
     shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
-    assert shown and all(r.ok and r.prediction.best.probability >= threshold - 0.005 for r in shown)
+    assert shown and all(r.ok and confidence(r) >= dialog.confidence_filter.value() / 100 for r in shown)
+    assert len(shown) == sum(p >= dialog.confidence_filter.value() / 100 for p in probs)
     dialog.confidence_filter.setValue(0)
 
-    slug = next(r.prediction.best.species for r in dialog.model.results() if r.ok)
-    dialog.species_filter.setCurrentIndex(dialog.species_filter.findData(slug))
-    shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
-    assert shown and all(r.prediction.best.species == slug for r in shown)
-    dialog.species_filter.setCurrentIndex(0)
+    named = [shown_species(r) for r in dialog.model.results() if shown_species(r) is not None]
+    if named:  # a random model may call every photo "not a snake"
+        slug = named[0].species
+        dialog.species_filter.setCurrentIndex(dialog.species_filter.findData(slug))
+        shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+        assert len(shown) == sum(s.species == slug for s in named)
+        assert all(shown_species(r).species == slug for r in shown)
+        dialog.species_filter.setCurrentIndex(0)
 
     # Sorting by confidence is numeric, errors last when descending.
     dialog.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
     ordered = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
-    ok_probs = [r.prediction.best.probability for r in ordered if r.ok]
+    ok_probs = [confidence(r) for r in ordered if r.ok]
     assert ok_probs == sorted(ok_probs, reverse=True)
     assert all(not r.ok for r in ordered[len(ok_probs):])
 
@@ -354,3 +358,19 @@ def test_model_sorts_itself_and_keeps_selection(qtbot):
     assert [proxy.result_for(proxy.index(r, 0)).path for r in range(4)] == ["/p/1.jpg", "/p/2.jpg", "/p/0.jpg", "/p/bad.jpg"]
     view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # back to scan order
     assert [proxy.result_for(proxy.index(r, 0)).path for r in range(4)] == ["/p/0.jpg", "/p/1.jpg", "/p/bad.jpg", "/p/2.jpg"]
+
+
+def test_not_a_snake_rows_name_no_species(qtbot):
+    from snakeid_desktop.gui.batch_model import COL_PROBABILITY, COL_SPECIES, COL_VENOM, BatchResultsModel
+    from snakeid_desktop.results import Candidate, FileResult, Prediction
+
+    mamba = Candidate("dendroaspis-polylepis", "Dendroaspis polylepis", "Black mamba", 0.04, "yes")
+    model = BatchResultsModel()
+    model.append_results([
+        FileResult("/p/cat.jpg", Prediction("not_snake", False, (mamba,), 0.93)),
+        FileResult("/p/maybe.jpg", Prediction("unsure", True, (mamba,), 0.1)),
+    ])
+    cell = lambda row, col: model.data(model.index(row, col))  # noqa: E731
+    assert (cell(0, COL_SPECIES), cell(0, COL_VENOM), cell(0, COL_PROBABILITY)) == ("", "", "93.0 %")
+    assert cell(1, COL_SPECIES) == "Black mamba (Dendroaspis polylepis)?"
+    assert cell(1, COL_VENOM) == "⚠ Venomous (risk)" and cell(1, COL_PROBABILITY) == "4.0 %"

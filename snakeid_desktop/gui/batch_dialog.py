@@ -42,7 +42,15 @@ from PySide6.QtWidgets import (
 
 from ..batch_cli import Progress, format_duration
 from ..results import FileResult
-from .batch_model import COL_NOTES, COL_PATH, COL_SPECIES, BatchFilterModel, BatchResultsModel, ThumbnailLoader
+from .batch_model import (
+    COL_NOTES,
+    COL_PATH,
+    COL_SPECIES,
+    BatchFilterModel,
+    BatchResultsModel,
+    ThumbnailLoader,
+    shown_species,
+)
 from .inference_worker import MAX_TOP_K
 
 log = logging.getLogger(__name__)
@@ -370,10 +378,10 @@ class BatchDialog(QDialog):
     def _add_species_choices(self, results: list[FileResult]) -> None:
         known = {self.species_filter.itemData(i) for i in range(self.species_filter.count())}
         for r in results:
-            best = r.prediction.best if r.ok and r.prediction is not None else None
-            if best is not None and best.species not in known:
-                known.add(best.species)
-                self.species_filter.addItem(best.common_name, best.species)
+            species = shown_species(r)
+            if species is not None and species.species not in known:
+                known.add(species.species)
+                self.species_filter.addItem(species.common_name, species.species)
 
     @Slot(object)
     def _on_succeeded(self, summary) -> None:

@@ -47,6 +47,24 @@ def verdict_key(result: FileResult) -> str:
     return result.prediction.verdict
 
 
+def shown_species(result: FileResult):
+    """The species a row names: the top candidate for ``species`` and ``unsure``, none otherwise."""
+    pred = result.prediction
+    if not result.ok or pred is None or pred.verdict == "not_snake":
+        return None
+    return pred.best
+
+
+def confidence(result: FileResult) -> float | None:
+    """Confidence in the row's verdict: the named species' probability, or the not-a-snake one."""
+    pred = result.prediction
+    if not result.ok or pred is None:
+        return None
+    if pred.verdict == "not_snake":
+        return pred.not_snake_probability
+    return pred.best.probability if pred.best is not None else None
+
+
 class ThumbnailLoader(QObject):
     """Decodes small thumbnails off the GUI thread; QPixmaps are made here, on the GUI thread."""
 
@@ -223,23 +241,26 @@ class BatchResultsModel(QAbstractTableModel):
         return None
 
     def _display(self, result: FileResult, col: int) -> str:
-        pred = result.prediction
-        best = pred.best if pred is not None else None
+        pred = result.prediction if result.ok else None
+        species = shown_species(result)
         if col == COL_PATH:
             return self._shown_path(result)
         if col == COL_VERDICT:
-            return VERDICT_LABELS.get(pred.verdict if pred else None, "Error") if result.ok else "Error"
+            return VERDICT_LABELS.get(pred.verdict, pred.verdict) if pred is not None else "Error"
         if col == COL_SPECIES:
-            if best is None or not result.ok:
+            if species is None:
                 return ""
-            name = f"{best.common_name} ({best.scientific_name})"
+            name = f"{species.common_name} ({species.scientific_name})"
             return name if pred.verdict == "species" else f"{name}?"
         if col == COL_PROBABILITY:
-            return f"{best.probability * 100:.1f} %" if best is not None and result.ok else ""
+            value = confidence(result)
+            return f"{value * 100:.1f} %" if value is not None else ""
         if col == COL_VENOM:
-            if best is None or not result.ok:
+            if pred is None:
                 return ""
-            label = VENOM_LABELS.get(best.venomous, best.venomous)
+            if species is None:  # not a snake: venom only matters if a venomous candidate is still likely
+                return "⚠ Venomous candidate (risk)" if pred.risk else ""
+            label = VENOM_LABELS.get(species.venomous, species.venomous)
             return f"⚠ {label} (risk)" if pred.risk else label
         if col == COL_NOTES:
             if not result.ok:
@@ -248,13 +269,13 @@ class BatchResultsModel(QAbstractTableModel):
         return ""
 
     def _sort_value(self, result: FileResult, col: int):
-        pred = result.prediction
-        best = pred.best if pred is not None else None
         if col == COL_PROBABILITY:
-            return best.probability if best is not None and result.ok else -1.0
+            value = confidence(result)
+            return value if value is not None else -1.0
         if col == COL_VENOM:
             # Risky rows first when sorted descending.
-            return (2 if pred is not None and pred.risk else 0) + (1 if best and best.venomous != "no" else 0)
+            pred, species = result.prediction if result.ok else None, shown_species(result)
+            return (2 if pred is not None and pred.risk else 0) + (1 if species and species.venomous != "no" else 0)
         return self._display(result, col).casefold()
 
     @Slot(str)
@@ -305,11 +326,13 @@ class BatchFilterModel(QSortFilterProxyModel):
                     return False
             elif verdict_key(result) != self._verdict:
                 return False
-        best = result.prediction.best if result.prediction is not None else None
-        if self._species and (best is None or best.species != self._species):
+        species = shown_species(result)
+        if self._species and (species is None or species.species != self._species):
             return False
-        if self._min_probability > 0 and (best is None or best.probability < self._min_probability):
-            return False
+        if self._min_probability > 0:
+            value = confidence(result)
+            if value is None or value < self._min_probability:
+                return False
         return True
 
     def result_for(self, proxy_index) -> FileResult | None:
