@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             window.close()
             app.exit(exit_code["value"])
 
+        # When the worker began loading: model_ready_s minus this is the load itself (mostly `import torch`).
+        controller.model_loading.connect(lambda: timings.setdefault("model_load_started_s", since_launch()))
         controller.model_ready.connect(lambda info: finish(True, model_ready_s=since_launch(), model_version=info.version))
         controller.model_failed.connect(lambda message: finish(False, model_ready_s=None, error=message))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -257,6 +258,7 @@ class InferenceWorker(QObject):
 
     def _load_model(self) -> None:
         self.model_loading.emit()
+        started = time.perf_counter()
         try:
             predictor = self._predictor_factory(self._weights_dir)
             info = ModelInfo.from_bundle(predictor.bundle)
@@ -273,7 +275,7 @@ class InferenceWorker(QObject):
             self.model_failed.emit(message)
             return
         self._loaded.succeed(predictor)
-        log.info("model %s loaded from %s", info.version, info.directory)
+        log.info("model %s loaded from %s in %.2f s", info.version, info.directory, time.perf_counter() - started)
         self.model_ready.emit(info)
 
     def _serve(self, request: Request) -> None:
