@@ -81,6 +81,13 @@ class BatchCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+        try:
+            # One commit per batch of 16: WAL + NORMAL makes those cheap (no fsync per commit)
+            # and lets the CLI and the app use the cache at the same time.
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
+            pass  # e.g. a network file system without shared memory: the default journal works too
         with self._lock, self._conn:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS results ("
@@ -91,8 +98,15 @@ class BatchCache:
     @classmethod
     def open_default(cls) -> "BatchCache | None":
         """The user's cache, or None (with the reason in ``last_error``) when it cannot be opened."""
+        path = default_cache_path()
         try:
-            return cls(default_cache_path())
+            try:
+                return cls(path)
+            except sqlite3.DatabaseError:
+                # Our own file, damaged (e.g. a crash on a full disk): start it afresh.
+                for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                    leftover.unlink(missing_ok=True)
+                return cls(path)
         except (OSError, sqlite3.Error) as exc:
             cls.last_error = f"The results cache cannot be used ({exc}); every file will be classified."
             return None

@@ -231,3 +231,18 @@ def test_cache_location_follows_env(tmp_path, monkeypatch):
     cache = BatchCache.open_default()
     assert cache is not None and cache.path.is_file()
     cache.close()
+
+
+def test_damaged_cache_file_is_replaced(tmp_path, monkeypatch, predictor):
+    from snakeid_desktop.batch_cache import default_cache_path
+
+    monkeypatch.setenv("SNAKEID_CACHE_DIR", str(tmp_path))
+    default_cache_path().write_bytes(b"this is not an sqlite database" * 100)
+    cache = BatchCache.open_default()
+    assert cache is not None
+    paths = [make_photo(tmp_path / "p.png", 1)]
+    list(BatchEngine(predictor, cache=cache).run(paths))
+    engine = BatchEngine(predictor, cache=cache)
+    list(engine.run(paths))
+    assert engine.cache_hits == 1
+    cache.close()
