@@ -529,6 +529,8 @@ def _run_app(args, tmp_path, timeout=120):
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "APPDATA": str(tmp_path / "appdata"),  # Windows: platformdirs ignores HOME
+        "LOCALAPPDATA": str(tmp_path / "localappdata"),
         "SNAKEID_LAUNCH_EPOCH": repr(time.time()),
     }
     return subprocess.run(
@@ -547,7 +549,8 @@ def test_smoke_quit_loads_the_model_and_reports_timings(tmp_path, test_bundle_di
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["ok"] is True and report["reference"] == "SNAKEID_LAUNCH_EPOCH"
     assert 0 < report["window_shown_s"] <= report["model_ready_s"]
-    assert (tmp_path / "state").exists() or (tmp_path / ".local").exists()  # logs went under HOME
+    logs = [p for p in tmp_path.rglob("snakeid-desktop.log")]
+    assert logs, "the log file should be under the temporary HOME"
 
 
 def test_smoke_quit_fails_without_a_model(tmp_path):
