@@ -558,3 +558,32 @@ def test_smoke_quit_fails_without_a_model(tmp_path):
     assert proc.returncode == 1
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["ok"] is False and "No model is installed" in report["error"]
+
+
+# ---------------------------------------------------------------- sorting what was dropped or pasted
+
+
+def test_sort_mime_handles_data_urls_quoted_paths_and_mixed_drops(qapp, tmp_path, photo):
+    import base64
+
+    from snakeid_desktop.gui.main_window import BytesSource, sort_mime
+
+    mime = QMimeData()
+    mime.setUrls([QUrl("data:image/png;base64," + base64.b64encode(photo.read_bytes()).decode())])
+    sorted_input = sort_mime(mime)
+    assert len(sorted_input.sources) == 1 and isinstance(sorted_input.sources[0], BytesSource)
+    assert sorted_input.sources[0].data == photo.read_bytes()
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    text = QMimeData()
+    text.setText(f'"{photo}"\n{QUrl.fromLocalFile(str(notes)).toString()}\nhttps://example.org/a.jpg\n{tmp_path}\n')
+    sorted_input = sort_mime(text, "pasted image")
+    assert [s.path for s in sorted_input.sources] == [str(photo)]
+    assert sorted_input.not_images == ["notes.txt"]
+    assert sorted_input.remote == ["https://example.org/a.jpg"]
+    assert sorted_input.folders == [tmp_path]
+
+    gone = QMimeData()
+    gone.setUrls([QUrl.fromLocalFile(str(tmp_path / "deleted.jpg"))])
+    assert sort_mime(gone).missing == [str(tmp_path / "deleted.jpg")]
