@@ -25,7 +25,7 @@ from . import data as tdata
 
 TARGET_REJECTION = 0.95
 TARGET_RETENTION = 0.95
-TARGET_SPECIES_PRECISION = 0.95
+TARGET_SPECIES_PRECISION = 0.90
 MAX_VENOMOUS_CALLED_HARMLESS = 0.02
 
 
@@ -36,13 +36,14 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(grid[int(nll.argmin())])
 
 
-def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict[str, str]) -> Thresholds:
+def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict[str, str],
+                      species_precision: float = TARGET_SPECIES_PRECISION) -> Thresholds:
     """Thresholds on calibrated probabilities, chosen as documented in MODEL_CARD.md.
 
     not_snake: among values keeping >=95% of snakes and rejecting >=95% of non-snakes, the one with the
       largest sum of the two (if none meets both, the one with the best worse-of-the-two).
-    species: the lowest top-1 probability at which >=95% of "species" answers on kept snakes are right
-      (clamped to 0.30-0.90).
+    species: the lowest top-1 probability at which ``species_precision`` (default 90%) of "species"
+      answers on kept snakes are right (clamped to 0.30-0.90).
     risk: the highest value (<= 0.30) at which <=2% of venomous snakes end as a confident harmless
       species without the risk flag.
     """
@@ -66,7 +67,7 @@ def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[s
     t_species = 0.90
     for t in torch.arange(0.30, 0.901, 0.01).tolist():
         answered = kept_snakes & (top_p >= t)
-        if answered.any() and (top_class[answered] == labels[answered]).float().mean().item() >= TARGET_SPECIES_PRECISION:
+        if answered.any() and (top_class[answered] == labels[answered]).float().mean().item() >= species_precision:
             t_species = round(t, 2)
             break
 
@@ -94,7 +95,7 @@ def metrics_for(probs, labels, classes, thresholds, catalogue) -> dict:
     return summarize(records, species, venom)
 
 
-def cross_fitted_metrics(logits, labels, classes, catalogue) -> dict:
+def cross_fitted_metrics(logits, labels, classes, catalogue, species_precision=TARGET_SPECIES_PRECISION) -> dict:
     """Fit temperature+thresholds on one half of val, measure on the other, both ways; pooled metrics."""
     order = torch.arange(len(labels))
     halves = [order[order % 2 == 0], order[order % 2 == 1]]
@@ -102,7 +103,7 @@ def cross_fitted_metrics(logits, labels, classes, catalogue) -> dict:
     records = []
     for fit_idx, test_idx in (halves, halves[::-1]):
         t = fit_temperature(logits[fit_idx], labels[fit_idx])
-        th = choose_thresholds(F.softmax(logits[fit_idx] / t, 1), labels[fit_idx], classes, venom)
+        th = choose_thresholds(F.softmax(logits[fit_idx] / t, 1), labels[fit_idx], classes, venom, species_precision)
         probs = F.softmax(logits[test_idx] / t, 1)
         records += [(classes[int(y)], decide(p, classes, catalogue, th, top_k=3)) for p, y in zip(probs, labels[test_idx])]
     species = [c for c in classes if c != NOT_SNAKE]
@@ -141,12 +142,15 @@ def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
             print(json.dumps(row), file=sys.stderr)
     best_row, best_logits = min(measured, key=lambda rl: rl[0]["val_nll_calibrated"])
     size, temperature = best_row["input_size"], best_row["temperature"]
+    torch.save({"logits": best_logits, "labels": labels, "classes": classes, "row": best_row},
+               Path(cfg.work_dir) / "val_logits.pt")
     model = candidates[best_row["weights"]]
     venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
     probs = F.softmax(best_logits / temperature, 1)
-    thresholds = choose_thresholds(probs, labels, classes, venom)
+    target = getattr(cfg, "species_precision_target", TARGET_SPECIES_PRECISION)
+    thresholds = choose_thresholds(probs, labels, classes, venom, target)
     val_metrics = metrics_for(probs, labels, classes, thresholds, catalogue)
-    crossfit = cross_fitted_metrics(best_logits, labels, classes, catalogue)
+    crossfit = cross_fitted_metrics(best_logits, labels, classes, catalogue, target)
     uncalibrated_ece = metrics_for(F.softmax(best_logits, 1), labels, classes, thresholds, catalogue)["ece"]
     per_category = {}
     for group in sorted({s.group for s in result["val_samples"] if s.group.startswith(NOT_SNAKE)}):

@@ -67,6 +67,8 @@ class TrainConfig:
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
     model_version: str = "1.0.0"
+    # Lowest top-1 probability at which this share of "species" answers on val is right (else "unsure").
+    species_precision_target: float = 0.90
     cache_dir: str = str(DEFAULT_CACHE)  # converted weights and activation caches
 
 
