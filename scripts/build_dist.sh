@@ -13,6 +13,7 @@
 #   DIST_TORCH_INDEX  index serving CPU-only torch wheels, e.g. https://download.pytorch.org/whl/cpu
 #                     (needed on Linux off this machine: PyPI's Linux torch pulls in CUDA)
 #   SNAKEID_WEIGHTS_DIR  bundle this model folder instead of weights/ (tests only)
+#   SNAKEID_CLEAN_BUILD=1  ignore PyInstaller's cache in build/ (use for releases)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +75,10 @@ if problems:
 print(f"build_dist: torch {torch.__version__} (CPU only), python {sys.version.split()[0]}")
 PY
 
+# Incremental by default (PyInstaller reuses its analysis in build/ when nothing changed);
+# SNAKEID_CLEAN_BUILD=1 starts from scratch, as a release build should.
+CLEAN_FLAG=()
+if [[ "${SNAKEID_CLEAN_BUILD:-0}" == 1 ]]; then CLEAN_FLAG=(--clean); fi
 started=$(date +%s)
-"$VPY" -m PyInstaller --noconfirm --clean --distpath dist --workpath build pyinstaller.spec
+"$VPY" -m PyInstaller --noconfirm "${CLEAN_FLAG[@]}" --distpath dist --workpath build pyinstaller.spec
 echo "build_dist: PyInstaller took $(( $(date +%s) - started )) s; app in dist/SnakeID/"

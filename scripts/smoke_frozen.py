@@ -48,11 +48,13 @@ EXE_SUFFIX = ".exe" if IS_WINDOWS else ""
 
 TARGETS = {"onedir_mb": 600, "archive_mb": 250, "window_shown_s": 1.5, "model_ready_s": 3.0}
 
-# Nothing of these may ship: they are GBs (CUDA), training-only, or Qt modules the app never uses.
+# Nothing of these may ship: they are GBs (CUDA), training-only, Qt modules the app never uses, test
+# programs, or TLS (an offline app has no use for OpenSSL).
 FORBIDDEN_IN_BUNDLE = re.compile(
     r"(libcuda|libcudnn|libcublas|libnccl|libtorch_cuda|nvidia/|torchvision|/numpy/|numpy\.libs|"
     r"libQt6(WebEngine|Qml|Quick|3D|Multimedia|Charts|DataVisualization|Pdf|Designer|Network)|"
-    r"/tkinter/|_tkinter|/sympy/|/networkx/|torch/_inductor/|torch/_dynamo/|/tests?/conftest)",
+    r"/tkinter/|_tkinter|/sympy/|/networkx/|torch/_inductor/|torch/_dynamo/|torch/bin/test_|/tests?/conftest|"
+    r"libssl|libcrypto|_ssl\.|_hashlib\.)",
     re.IGNORECASE,
 )
 # Libraries that must come from the bundle itself, never from the system.
@@ -356,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         has_heic = write_heic(photos / "field.heic")
         net = network_wrapper(checks)
         allowed = platformdirs_folders(env)
-        watched = [Path(env["HOME"]), Path(env["TMPDIR"]), cwd, app_dir, photos]
+        watched = [Path(env["HOME"]), Path(env["TMPDIR"]), Path(env["XDG_RUNTIME_DIR"]), cwd, app_dir, photos]
         before = snapshot(watched)
 
         # 1. snakeid --self-test
