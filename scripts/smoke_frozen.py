@@ -12,12 +12,13 @@ network namespace with no interface but loopback (`unshare`). It checks:
   unused Qt modules), and (Linux) that every Qt/torch library a bundled binary links to is in the bundle;
 - `snakeid --self-test` prints a JSON summary with ok=true and exits 0;
 - `snakeid classify --json` on photos written by this script (BMP always, HEIC when pillow-heif is
-  importable here) classifies them;
+  importable here) classifies them, and `snakeid batch` writes its CSV and JSON for their folder;
 - `snakeid-desktop --smoke-quit` under QT_QPA_PLATFORM=offscreen shows its window, loads the model and
   exits 0, reporting seconds from launch to window shown and to model ready;
 - (Linux, strace available) the app never attempts an internet connection;
-- no file is created, changed or removed anywhere in HOME, TMPDIR, the working folder or the app folder,
-  except inside the platformdirs folders of SnakeID.
+- no file is created, changed or removed anywhere in HOME, TMPDIR, XDG_RUNTIME_DIR, the working folder,
+  the photos' folder or the app folder, except inside SnakeID's platformdirs folders (and the two files
+  `batch` was asked to write).
 
 Then it prints the figures: onedir size, compressed archive size, start-up times, against the targets.
 Exit status: 0 when every check passed (targets missed are reported, not failures), 1 otherwise.
@@ -386,7 +387,20 @@ def main(argv: list[str] | None = None) -> int:
         checks.add(f"snakeid classify --json ({', '.join(Path(i).suffix for i in inputs)})", ok,
                    f"exit {proc.returncode}, {wall:.2f} s" + ("" if ok else f"\n{tail(proc.stdout)}\n{tail(proc.stderr)}"))
 
-        # 3. GUI: window shown and model ready, timed over several launches
+        # 3. snakeid batch: a folder to CSV + JSON (uses the result cache, kept in the platformdirs cache folder)
+        outputs = sandbox / "out"
+        outputs.mkdir()
+        watched.append(outputs)
+        before.update(snapshot([outputs]))
+        requested = [outputs / "results.csv", outputs / "results.json"]
+        proc, wall = run_app(net + cli + ["batch", str(photos), "--csv", str(requested[0]), "--json", str(requested[1])],
+                             env, cwd)
+        rows = requested[0].read_text(encoding="utf-8").splitlines() if requested[0].is_file() else []
+        ok = proc.returncode == 0 and len(rows) == 1 + len(inputs) and requested[1].is_file()
+        checks.add("snakeid batch --csv --json", ok, f"exit {proc.returncode}, {wall:.2f} s, {len(rows)} CSV lines"
+                   + ("" if ok else f"\n{tail(proc.stdout)}\n{tail(proc.stderr)}"))
+
+        # 4. GUI: window shown and model ready, timed over several launches
         gui_timings = []
         for run in range(max(1, args.gui_runs)):
             proc, wall = run_app(net + gui + ["--smoke-quit"], env, cwd)
@@ -407,21 +421,24 @@ def main(argv: list[str] | None = None) -> int:
             figures["model_ready_s"] = statistics.median(m for _, m, _ in gui_timings)
             figures["gui_first_launch"] = figures["gui_launches"][0]
 
-        # 4. nothing written outside SnakeID's platformdirs folders
+        # 5. nothing written outside SnakeID's platformdirs folders (and the files batch was asked to write)
         after = snapshot(watched)
         changes = diff_snapshots(before, after)
         allowed_prefixes = tuple(str(folder) for folder in allowed)
+        requested_outputs = {f"created {p}" for p in requested}
 
         def inside_allowed(change: str) -> bool:
             path = change.split(" ", 1)[1]
             return path.startswith(allowed_prefixes) or any(a.startswith(path + os.sep) for a in allowed_prefixes)
+
+        changes = [c for c in changes if c not in requested_outputs]
 
         outside = [c for c in changes if not inside_allowed(c)]
         written = sorted({c.split(" ", 1)[1] for c in changes if inside_allowed(c)})
         checks.add("no file written outside SnakeID's platformdirs folders", not outside, "; ".join(outside[:10]))
         figures["files_written_in_platformdirs"] = [os.path.relpath(p, env["HOME"]) for p in written]
 
-        # 5. (Linux) no internet connection even attempted: the namespace alone would only make it fail.
+        # 6. (Linux) no internet connection even attempted: the namespace alone would only make it fail.
         check_no_connect_attempt(net, cli + ["--self-test"], env, cwd, checks)
         check_no_connect_attempt(net, gui + ["--smoke-quit"], env, cwd, checks)
 

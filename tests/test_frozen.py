@@ -69,6 +69,7 @@ def _check(report: dict, prefix: str) -> dict:
         "network blocked",
         "snakeid --self-test",
         "snakeid classify --json",
+        "snakeid batch --csv --json",
         "snakeid-desktop --smoke-quit",
         "no file written outside SnakeID's platformdirs folders",
     ],
