@@ -8,6 +8,7 @@ realistic). Prints steady-state photos/s, peak RSS and RSS over time.
 
     .venv/bin/python benchmarks/bench_batch.py                 # 10,000 photos, default settings
     .venv/bin/python benchmarks/bench_batch.py --sweep --n 600 # compare decoder counts
+    .venv/bin/python benchmarks/bench_batch.py --table-rows 100000  # the batch window's table
 
 Targets (issue 5): >= 50 photos/s steady state on 2 cores; RSS flat and <= 700 MB.
 Note the machine's other load (printed from /proc/loadavg): it moves these figures a lot,
@@ -140,6 +141,61 @@ def run_once(predictor, paths, workers, batch_size, sample_every_s=1.0, quiet=Fa
     return rate, elapsed, samples, errors, cpu_ms_per_photo
 
 
+def bench_table(rows: int, chunk: int = 500) -> None:
+    """The batch window's table with ``rows`` synthetic results: append, filter and sort times."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
+
+    from snakeid_desktop.gui.batch_model import COL_PROBABILITY, COL_SPECIES, BatchResultsModel
+    from snakeid_desktop.results import Candidate, FileResult, Prediction
+
+    app = QApplication.instance() or QApplication([])
+    rng = random.Random(0)
+    species = [Candidate(f"species-{i}", f"Species {i}", f"Snake {i}", 0.0, ("yes", "no", "mild")[i % 3])
+               for i in range(19)]
+
+    def result(i: int) -> FileResult:
+        if i % 97 == 0:
+            return FileResult(f"/photos/trip/IMG_{i:06d}.jpg", error="damaged", error_kind="corrupt")
+        p = rng.random()
+        c = species[i % 19]
+        best = Candidate(c.species, c.scientific_name, c.common_name, p, c.venomous)
+        verdict = "species" if p > 0.6 else ("unsure" if p > 0.2 else "not_snake")
+        return FileResult(f"/photos/trip/IMG_{i:06d}.jpg", Prediction(verdict, p > 0.8, (best,), 1 - p))
+
+    results = [result(i) for i in range(rows)]
+    model = BatchResultsModel()
+    view = QTableView()
+    view.setModel(model)
+    view.verticalHeader().setVisible(False)  # as in the dialog
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.setSortingEnabled(True)
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+    view.resize(1000, 700)
+    view.show()
+    worst, t0 = 0.0, time.perf_counter()
+    for start in range(0, rows, chunk):
+        t = time.perf_counter()
+        model.append_results(results[start:start + chunk])
+        app.processEvents()
+        worst = max(worst, time.perf_counter() - t)
+    print(f"table: {rows} rows appended in chunks of {chunk} (with repaint) in {time.perf_counter() - t0:.1f} s; "
+          f"slowest chunk {worst * 1000:.0f} ms")
+    for label, action in (
+        ("sort by confidence", lambda: view.sortByColumn(COL_PROBABILITY, Qt.SortOrder.DescendingOrder)),
+        ("sort by species", lambda: view.sortByColumn(COL_SPECIES, Qt.SortOrder.AscendingOrder)),
+        ("filter confidence >= 50 %", lambda: model.set_min_probability(0.5)),
+        ("filter verdict = unsure", lambda: model.set_verdict("unsure")),
+        ("clear filters", lambda: (model.set_verdict(None), model.set_min_probability(0))),
+    ):
+        t = time.perf_counter()
+        action()
+        app.processEvents()
+        print(f"table: {label}: {(time.perf_counter() - t) * 1000:.0f} ms ({model.rowCount()} rows shown)")
+    view.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="photos (paths) to classify")
@@ -149,7 +205,13 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=None, help="default: runtime.default_threads()")
     parser.add_argument("--sweep", action="store_true", help="try 1, 2, 3 decoder threads (and torch 1/2)")
     parser.add_argument("--folder", help="reuse/keep generated photos here instead of a temporary folder")
+    parser.add_argument("--table-rows", type=int, metavar="N",
+                        help="instead: time the batch window's table with N synthetic rows (e.g. 100000)")
     args = parser.parse_args()
+    if args.table_rows:
+        print(f"loadavg before {loadavg()}")
+        bench_table(args.table_rows)
+        return
 
     import torch
 

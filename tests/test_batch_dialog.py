@@ -169,21 +169,21 @@ def test_filters_and_sorting(qtbot, tmp_path, predictor):
     files = make_folder(folder, good=8)
     dialog = open_dialog(qtbot, folder, lambda: predictor)
     run_to_end(qtbot, dialog)
-    proxy = dialog.proxy
-    total = dialog.model.rowCount()
+    model = dialog.model  # it filters and sorts itself (no proxy model)
+    total = dialog.model.total_count()
 
     dialog.verdict_filter.setCurrentIndex(dialog.verdict_filter.findData("error"))
-    assert proxy.rowCount() == len(files["bad"])
+    assert model.rowCount() == len(files["bad"])
     assert f"{len(files['bad'])} of {total} shown" == dialog.shown_label.text()
-    errors = {proxy.result_for(proxy.index(r, 0)).path for r in range(proxy.rowCount())}
+    errors = {model.result_for(model.index(r, 0)).path for r in range(model.rowCount())}
     assert errors == {str(p) for p in files["bad"]}
 
     dialog.verdict_filter.setCurrentIndex(0)
-    assert proxy.rowCount() == total
+    assert model.rowCount() == total
     probs = [confidence(r) for r in dialog.model.results() if r.ok]
     threshold = sorted(probs)[len(probs) // 2]
     dialog.confidence_filter.setValue(round(threshold * 100))
-    shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    shown = [model.result_for(model.index(r, 0)) for r in range(model.rowCount())]
     assert shown and all(r.ok and confidence(r) >= dialog.confidence_filter.value() / 100 for r in shown)
     assert len(shown) == sum(p >= dialog.confidence_filter.value() / 100 for p in probs)
     dialog.confidence_filter.setValue(0)
@@ -192,14 +192,14 @@ def test_filters_and_sorting(qtbot, tmp_path, predictor):
     if named:  # a random model may call every photo "not a snake"
         slug = named[0].species
         dialog.species_filter.setCurrentIndex(dialog.species_filter.findData(slug))
-        shown = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+        shown = [model.result_for(model.index(r, 0)) for r in range(model.rowCount())]
         assert len(shown) == sum(s.species == slug for s in named)
         assert all(shown_species(r).species == slug for r in shown)
         dialog.species_filter.setCurrentIndex(0)
 
     # Sorting by confidence is numeric, errors last when descending.
     dialog.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
-    ordered = [proxy.result_for(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+    ordered = [model.result_for(model.index(r, 0)) for r in range(model.rowCount())]
     ok_probs = [confidence(r) for r in ordered if r.ok]
     assert ok_probs == sorted(ok_probs, reverse=True)
     assert all(not r.ok for r in ordered[len(ok_probs):])
@@ -210,8 +210,8 @@ def test_double_click_asks_to_open_the_result(qtbot, tmp_path, predictor):
     make_folder(folder, good=3)
     dialog = open_dialog(qtbot, folder, lambda: predictor)
     run_to_end(qtbot, dialog)
-    index = dialog.proxy.index(1, COL_PATH)
-    expected = dialog.proxy.data(index, RESULT_ROLE)
+    index = dialog.model.index(1, COL_PATH)
+    expected = dialog.model.data(index, RESULT_ROLE)
     with qtbot.waitSignal(dialog.open_result_requested) as blocker:
         dialog.table.doubleClicked.emit(index)
     assert blocker.args[0] is expected
@@ -329,35 +329,33 @@ def test_model_sorts_itself_and_keeps_selection(qtbot):
     from PySide6.QtCore import QItemSelectionModel
     from PySide6.QtWidgets import QTableView
 
-    from snakeid_desktop.gui.batch_model import COL_PROBABILITY, BatchFilterModel, BatchResultsModel
+    from snakeid_desktop.gui.batch_model import COL_PROBABILITY, BatchResultsModel
     from snakeid_desktop.results import Candidate, FileResult, Prediction
 
     def row(i, p):
         return FileResult(f"/p/{i}.jpg", Prediction("species", False, (Candidate("s", "S", "C", p, "no"),), 0.0))
 
     model = BatchResultsModel()
-    proxy = BatchFilterModel()
-    proxy.setSourceModel(model)
     view = QTableView()
     qtbot.addWidget(view)
-    view.setModel(proxy)
+    view.setModel(model)
     view.setSortingEnabled(True)
     model.append_results([row(0, 0.2), row(1, 0.9), FileResult("/p/bad.jpg", error="bad", error_kind="corrupt")])
     view.selectionModel().select(
-        proxy.index(1, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        model.index(1, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
     view.sortByColumn(COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
-    paths = [proxy.result_for(proxy.index(r, 0)).path for r in range(proxy.rowCount())]
+    paths = [model.result_for(model.index(r, 0)).path for r in range(model.rowCount())]
     assert paths == ["/p/1.jpg", "/p/0.jpg", "/p/bad.jpg"]
     selected = view.selectionModel().selectedRows()
-    assert [proxy.result_for(i).path for i in selected] == ["/p/1.jpg"]  # the selection followed its row
+    assert [model.result_for(i).path for i in selected] == ["/p/1.jpg"]  # the selection followed its row
 
     # Rows arriving while sorted are appended, then placed by resort() (the dialog calls it at the end).
     model.append_results([row(2, 0.5)])
-    assert proxy.result_for(proxy.index(3, 0)).path == "/p/2.jpg"
+    assert model.result_for(model.index(3, 0)).path == "/p/2.jpg"
     model.resort()
-    assert [proxy.result_for(proxy.index(r, 0)).path for r in range(4)] == ["/p/1.jpg", "/p/2.jpg", "/p/0.jpg", "/p/bad.jpg"]
+    assert [model.result_for(model.index(r, 0)).path for r in range(4)] == ["/p/1.jpg", "/p/2.jpg", "/p/0.jpg", "/p/bad.jpg"]
     view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # back to scan order
-    assert [proxy.result_for(proxy.index(r, 0)).path for r in range(4)] == ["/p/0.jpg", "/p/1.jpg", "/p/bad.jpg", "/p/2.jpg"]
+    assert [model.result_for(model.index(r, 0)).path for r in range(4)] == ["/p/0.jpg", "/p/1.jpg", "/p/bad.jpg", "/p/2.jpg"]
 
 
 def test_not_a_snake_rows_name_no_species(qtbot):
@@ -374,3 +372,22 @@ def test_not_a_snake_rows_name_no_species(qtbot):
     assert (cell(0, COL_SPECIES), cell(0, COL_VENOM), cell(0, COL_PROBABILITY)) == ("", "", "93.0 %")
     assert cell(1, COL_SPECIES) == "Black mamba (Dendroaspis polylepis)?"
     assert cell(1, COL_VENOM) == "⚠ Venomous (risk)" and cell(1, COL_PROBABILITY) == "4.0 %"
+
+
+def test_rows_arriving_under_a_filter(qtbot):
+    from snakeid_desktop.gui.batch_model import BatchResultsModel
+    from snakeid_desktop.results import Candidate, FileResult, Prediction
+
+    def row(i, p):
+        return FileResult(f"/p/{i}.jpg", Prediction("species", False, (Candidate("s", "S", "C", p, "no"),), 0.0))
+
+    model = BatchResultsModel()
+    model.set_min_probability(0.5)
+    with qtbot.waitSignal(model.rowsInserted):
+        model.append_results([row(0, 0.2), row(1, 0.9), row(2, 0.7)])
+    assert [model.result_at(r).path for r in range(model.rowCount())] == ["/p/1.jpg", "/p/2.jpg"]
+    with qtbot.assertNotEmitted(model.rowsInserted):
+        model.append_results([row(3, 0.1)])
+    assert model.total_count() == 4 and [r.path for r in model.results()] == [f"/p/{i}.jpg" for i in range(4)]
+    model.set_min_probability(0)
+    assert model.rowCount() == 4
