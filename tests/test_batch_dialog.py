@@ -112,6 +112,10 @@ def test_cancel_keeps_partial_results(qtbot, tmp_path, predictor):
     with qtbot.waitSignal(dialog.run_finished, timeout=60_000) as blocker:
         dialog.start()
         qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=30_000)
+        status = dialog.status_label.text()
+        assert "/ 120 photos" in status and "photos/s" in status and "left" in status
+        assert 0 < dialog.progress_bar.value() < 120 and dialog.progress_bar.maximum() == 120
+        assert dialog.cancel_button.isEnabled() and not dialog.start_button.isEnabled()
         dialog.cancel()
     summary = blocker.args[0]
     qtbot.waitUntil(lambda: not dialog.is_busy)
