@@ -107,7 +107,7 @@ def test_cancel_keeps_partial_results(qtbot, tmp_path, predictor):
     folder = tmp_path / "photos"
     for i in range(120):
         make_photo(folder / f"p{i:03d}.png", i)
-    slow = SlowPredictor(predictor, delay=0.1)
+    slow = SlowPredictor(predictor, delay=0.2)
     dialog = open_dialog(qtbot, folder, lambda: slow)
     with qtbot.waitSignal(dialog.run_finished, timeout=60_000) as blocker:
         dialog.start()
@@ -131,7 +131,7 @@ def test_closing_mid_run_stops_the_worker_cleanly(qtbot, tmp_path, predictor):
     folder = tmp_path / "photos"
     for i in range(160):  # ten batches of 16
         make_photo(folder / f"p{i:03d}.png", i)
-    slow = SlowPredictor(predictor, delay=0.1)
+    slow = SlowPredictor(predictor, delay=0.2)
     dialog = open_dialog(qtbot, folder, lambda: slow)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=30_000)
