@@ -246,3 +246,20 @@ def test_damaged_cache_file_is_replaced(tmp_path, monkeypatch, predictor):
     list(engine.run(paths))
     assert engine.cache_hits == 1
     cache.close()
+
+
+def test_interrupted_run_resumes_from_the_cache(tmp_path, predictor):
+    paths = [make_photo(tmp_path / "photos" / f"p{i:03d}.png", i) for i in range(40)]
+    cache = BatchCache(tmp_path / "cache.sqlite3")
+    cancel = threading.Event()
+    kept = []
+    for result in BatchEngine(predictor, batch_size=4, cache=cache).run(paths, cancel_event=cancel):
+        kept.append(result)
+        if len(kept) == 10:
+            cancel.set()
+    assert len(kept) < 40
+    engine = BatchEngine(predictor, batch_size=4, cache=cache)
+    rerun = list(engine.run(paths))
+    assert len(rerun) == 40 and engine.cache_hits == len(kept)
+    assert [r.to_json() for r in rerun[: len(kept)]] == [r.to_json() for r in kept]
+    cache.close()
