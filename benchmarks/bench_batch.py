@@ -20,6 +20,7 @@ run this script with that build's interpreter to see the app's figures.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
 import resource
@@ -99,6 +100,7 @@ def load_predictor(torch_threads: int | None):
         from tests.conftest import make_test_bundle
 
         bundle_dir = Path(tempfile.mkdtemp(prefix="snakeid-bench-bundle-"))
+        atexit.register(shutil.rmtree, bundle_dir, ignore_errors=True)
         make_test_bundle(bundle_dir, width_mult=1.0, input_size=224)
         predictor = Predictor.load(bundle_dir, num_threads=torch_threads)
         print(f"model: random width-1.0 224 px stand-in ({exc})")
