@@ -1,17 +1,12 @@
 """Entry script PyInstaller freezes into the console ``snakeid`` executable (see pyinstaller.spec)."""
 
-import multiprocessing
 import sys
-import warnings
+
+from snakeid_desktop.frozen_support import prepare_frozen_process
 
 
 def run() -> int:
-    # Must come first: a frozen child process started by multiprocessing would otherwise rerun the app.
-    multiprocessing.freeze_support()
-    # Import-time warnings that only say what the frozen app leaves out on purpose: numpy, and the
-    # Python sources of torch (needed only to script TorchScript functions, which the app never does).
-    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-    warnings.filterwarnings("ignore", message=r"Unable to retrieve source for @torch\.jit\._overload")
+    prepare_frozen_process()
     from snakeid_desktop.cli import main
 
     return main()
