@@ -141,6 +141,7 @@ class BatchEngine:
         max_pending: int | None = None,
         top_k: int | None = None,
         cache: "BatchCache | None" = None,
+        optimize: bool = True,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -153,6 +154,13 @@ class BatchEngine:
         self.top_k = top_k or predictor.top_k
         self.cache = cache
         self.cache_hits = 0
+        self.optimize = optimize and hasattr(predictor, "throughput_model")
+
+    def _batch_model(self):
+        """The predictor's traced network for long runs (prepared once, on first use), or None for eager."""
+        if not self.optimize:
+            return None
+        return self.predictor.throughput_model()
 
     def _decode(self, path: str, cancel: threading.Event) -> _Decoded:
         result = FileResult(path=path)
@@ -228,7 +236,11 @@ class BatchEngine:
                 import torch
 
                 batch = torch.stack([d.tensor for d, _ in with_tensor])
-                predictions = self.predictor.predict_tensors(batch, self.top_k)
+                model = self._batch_model()
+                if model is None:
+                    predictions = self.predictor.predict_tensors(batch, self.top_k)
+                else:
+                    predictions = self.predictor.predict_tensors(batch, self.top_k, model=model)
                 for (decoded, st), prediction in zip(with_tensor, predictions):
                     decoded.result.prediction = prediction
                     decoded.tensor = None

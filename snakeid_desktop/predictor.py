@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from .results import Candidate, FileResult, Prediction
 from .runtime import configure_torch
 
 DEFAULT_TOP_K = 3
+log = logging.getLogger(__name__)
 
 
 def is_venomous(status: str) -> bool:
@@ -51,6 +55,23 @@ def decide(
     return Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=round(float(not_snake_p), 6))
 
 
+def _optimize_for_inference(model: torch.nn.Module, input_size: int) -> torch.nn.Module:
+    example = torch.randn(2, 3, input_size, input_size).contiguous(memory_format=torch.channels_last)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            # torch.jit is deprecated in favour of torch.compile, which takes 20-40 s to compile here.
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            traced = torch.jit.optimize_for_inference(torch.jit.trace(model, example))
+            expected, got = model(example), traced(example)
+        if torch.allclose(expected, got, rtol=1e-3, atol=1e-3):
+            return traced
+        log.warning("optimised model disagrees with the eager one (max diff %.2g); using eager", (expected - got).abs().max())
+    except Exception as exc:  # any failure here only costs speed
+        log.warning("could not optimise the model for batch runs (%s); using eager", exc)
+    return model
+
+
 class Predictor:
     def __init__(
         self,
@@ -65,6 +86,8 @@ class Predictor:
         self.top_k = top_k
         # channels_last suits MobileNetV2's depthwise convs on CPU (measured ~1.5x here).
         self.model = bundle.model.eval().to(memory_format=torch.channels_last)
+        self._throughput_model: torch.nn.Module | None = None
+        self._throughput_lock = threading.Lock()
 
     @classmethod
     def load(cls, weights_dir: Path | str | None = None, **kwargs) -> "Predictor":
@@ -78,13 +101,27 @@ class Predictor:
         size = self.preprocessing.input_size
         self.predict_tensors(torch.zeros(1, 3, size, size))
 
+    def throughput_model(self) -> torch.nn.Module:
+        """The network traced and frozen for oneDNN, for long batch runs; eager if that fails.
+
+        Measured here at batch 16: 19 -> 11 ms per photo. Not used for single photos in the
+        GUI, where the extra second of start-up would cost more than it saves. The traced
+        network must reproduce the eager outputs, or the eager one is kept.
+        """
+        with self._throughput_lock:
+            if self._throughput_model is None:
+                self._throughput_model = _optimize_for_inference(self.model, self.preprocessing.input_size)
+            return self._throughput_model
+
     @torch.inference_mode()
-    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        logits = self.model(batch.contiguous(memory_format=torch.channels_last))
+    def probabilities(self, batch: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
+        logits = (model or self.model)(batch.contiguous(memory_format=torch.channels_last))
         return torch.softmax(logits.float() / self.bundle.temperature, dim=1)
 
-    def predict_tensors(self, batch: torch.Tensor, top_k: int | None = None) -> list[Prediction]:
-        probs = self.probabilities(batch)
+    def predict_tensors(
+        self, batch: torch.Tensor, top_k: int | None = None, model: torch.nn.Module | None = None
+    ) -> list[Prediction]:
+        probs = self.probabilities(batch, model)
         k = top_k or self.top_k
         return [decide(p, self.bundle.classes, self.catalogue, self.bundle.thresholds, k) for p in probs]
 

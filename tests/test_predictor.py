@@ -83,3 +83,24 @@ def test_classify_paths_keeps_input_order_and_reports_failures(predictor, tmp_pa
     assert results[1].error_kind == "not_an_image"
     assert results[2].error_kind == "not_found"
     assert results[0].to_json()["top"] == results[3].to_json()["top"]
+
+
+def test_throughput_model_gives_the_same_verdicts_as_eager(predictor):
+    batch = torch.randn(4, 3, 96, 96)
+    fast = predictor.throughput_model()
+    assert fast is predictor.throughput_model()  # prepared once
+    eager = predictor.predict_tensors(batch)
+    traced = predictor.predict_tensors(batch, model=fast)
+    for a, b in zip(eager, traced):
+        assert [c.species for c in a.top] == [c.species for c in b.top]
+        assert a.verdict == b.verdict
+
+
+def test_throughput_model_falls_back_to_eager_when_tracing_fails(predictor, monkeypatch):
+    from snakeid_desktop import predictor as predictor_module
+
+    def broken_trace(*args, **kwargs):
+        raise RuntimeError("tracing unavailable")
+
+    monkeypatch.setattr(predictor_module.torch.jit, "trace", broken_trace)
+    assert predictor_module._optimize_for_inference(predictor.model, 96) is predictor.model
