@@ -10,7 +10,7 @@
 #   PYTHON            interpreter for the venv (default python3)
 #   DIST_VENV         venv folder (default .venv-dist)
 #   DIST_TORCH_SPEC   torch requirement (default torch==2.13.0)
-#   DIST_TORCH_INDEX  index serving CPU-only torch wheels, e.g. https://download.pytorch.org/whl/cpu
+#   DIST_TORCH_INDEX  index serving CPU-only torch wheels (PyTorch publishes one)
 #                     (needed on Linux off this machine: PyPI's Linux torch pulls in CUDA)
 #   SNAKEID_WEIGHTS_DIR  bundle this model folder instead of weights/ (tests only)
 #   SNAKEID_CLEAN_BUILD=1  ignore PyInstaller's cache in build/ (use for releases)
