@@ -60,7 +60,7 @@ class TrainConfig:
     ema_decay: float = 0.997
     seed: int = 20240601
     threads: int = 2
-    # Knowledge distillation from a fine-tuned teacher (see teacher.py); weight 0 disables it.
+    # Knowledge distillation from a fine-tuned teacher: not implemented yet (weight 0 = off).
     teacher_checkpoint: str | None = None
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
@@ -225,6 +225,10 @@ def cached_train_views(model, cfg: TrainConfig, train_images, augment, device) -
 
 def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -> dict:
     """Train (or resume) and return {'model', 'ema_state', 'classes', 'history', ...}."""
+    if cfg.distill_weight > 0:
+        # The hook is ready (teacher logits per cached view, KL term below); the teacher is not.
+        raise SystemExit("distillation needs an EfficientNet-Lite0 teacher, which is not implemented yet "
+                         "(see weights/MODEL_CARD.md, 'Variants compared')")
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = device_for_training()
@@ -276,12 +280,6 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     if frozen:
         train_views = cached_train_views(model, cfg, train_images, augment, device)
         val_hidden = prefix_activations(model, lambda sl: val_x[sl], len(val_x), frozen, device, "val activations")
-    teacher = None
-    if cfg.distill_weight > 0:
-        from .teacher import teacher_logits_for_views
-
-        # Teacher logits for exactly the augmented views the student sees (same seeds, same crops).
-        teacher_views = teacher_logits_for_views(Path(cfg.teacher_checkpoint), cfg, train_images, device)
 
     last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
     for epoch in range(start_epoch, last_epoch):
