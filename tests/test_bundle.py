@@ -105,3 +105,9 @@ def test_pickled_code_in_weights_is_refused(bundle_copy):
     _write_meta(bundle_copy, meta)
     with pytest.raises(ModelBundleError, match="cannot be loaded"):
         load_bundle(bundle_copy)
+
+
+def test_saved_bundle_files_are_readable_by_everyone(tmp_path):
+    directory = make_test_bundle(tmp_path / "b")
+    for name in ("model.json", _meta(directory)["weights_file"]):
+        assert (directory / name).stat().st_mode & 0o444 == 0o444

@@ -178,8 +178,6 @@ def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
         temperature=temperature, thresholds=thresholds, metrics=metrics, model_version=cfg.model_version,
         architecture_options={"width_mult": 1.0}, extra={"training": training},
     )
-    for name in ("model.pt", "model.json"):
-        (Path(cfg.out) / name).chmod(0o644)  # save_bundle's temp files are private (0600); a bundle is not
     print(f"bundle written to {cfg.out} (finalize {time.perf_counter() - t0:.0f}s):", file=sys.stderr)
     print(json.dumps({"thresholds": asdict(thresholds), "temperature": temperature, "input_size": size,
                       "val": headline(val_metrics), "cross_fitted": headline(crossfit)}, indent=1), file=sys.stderr)
