@@ -30,15 +30,12 @@ from .results import Candidate, FileResult, Prediction
 if TYPE_CHECKING:
     from .predictor import Predictor
 
-CACHE_ENV = "SNAKEID_CACHE_DIR"
 CACHE_FILE = "batch-results.sqlite3"
 _SCHEMA_VERSION = 1
 
 
 def default_cache_path() -> Path:
-    override = os.environ.get(CACHE_ENV)
-    base = Path(override) if override else paths.user_cache_dir()
-    return base / CACHE_FILE
+    return paths.user_cache_dir() / CACHE_FILE
 
 
 def model_key(predictor: "Predictor", top_k: int) -> str:

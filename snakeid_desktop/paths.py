@@ -38,8 +38,14 @@ def user_config_dir() -> Path:
     return Path(_dirs().user_config_dir)
 
 
+def _overridable(env_var: str, default) -> Path:
+    """A folder an environment variable may redirect (tests, portable setups)."""
+    override = os.environ.get(env_var)
+    return Path(override) if override else Path(default())
+
+
 def user_cache_dir() -> Path:
-    return Path(_dirs().user_cache_dir)
+    return _overridable("SNAKEID_CACHE_DIR", lambda: _dirs().user_cache_dir)
 
 
 def user_log_dir() -> Path:
@@ -47,4 +53,4 @@ def user_log_dir() -> Path:
 
 
 def user_data_dir() -> Path:
-    return Path(_dirs().user_data_dir)
+    return _overridable("SNAKEID_DATA_DIR", lambda: _dirs().user_data_dir)

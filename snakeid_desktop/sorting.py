@@ -27,7 +27,6 @@ from pathlib import Path
 from . import paths
 from .results import FileResult
 
-DATA_ENV = "SNAKEID_DATA_DIR"
 UNSURE, NOT_SNAKE, ERRORS = "unsure", "not_snake", "errors"
 MANIFEST_SUFFIX = ".jsonl"
 UNDONE_SUFFIX = ".undone.jsonl"
@@ -35,9 +34,7 @@ _MAX_RENAMES = 100_000
 
 
 def default_manifest_dir() -> Path:
-    override = os.environ.get(DATA_ENV)
-    base = Path(override) if override else paths.user_data_dir()
-    return base / "sort-manifests"
+    return paths.user_data_dir() / "sort-manifests"
 
 
 def category_for(result: FileResult) -> str:
