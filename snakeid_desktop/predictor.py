@@ -16,7 +16,7 @@ from .catalogue import Catalogue, default_catalogue
 from .errors import ImageLoadError
 from .imageload import load_image
 from .preprocess import stack_batch
-from .results import Candidate, FileResult, Prediction
+from .results import RISK_CANDIDATES, Candidate, FileResult, Prediction
 from .runtime import configure_torch
 
 DEFAULT_TOP_K = 3
@@ -51,7 +51,8 @@ def decide(
         verdict = "species"
     else:
         verdict = "unsure"
-    risk = any(is_venomous(c.venomous) and c.probability >= thresholds.risk for c in top)
+    risk = any(is_venomous(catalogue.get(slug).venomous) and p >= thresholds.risk
+               for p, slug in ranked[:RISK_CANDIDATES])
     return Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=round(float(not_snake_p), 6))
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+# The risk flag looks at the 3 most likely species however many candidates are displayed: its threshold
+# is fitted on val with exactly this rule (training/finalize.py), so the CLI, batch and GUI agree.
+RISK_CANDIDATES = 3
+
 Verdict = Literal["species", "unsure", "not_snake"]
 
 

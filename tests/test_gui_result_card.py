@@ -88,6 +88,14 @@ def test_harmless_top_answer_with_a_plausible_venomous_candidate_warns(card):
     assert CAT.first_aid_venomous[0] in card.first_aid.text()
 
 
+def test_venomous_candidate_below_the_top_three_does_not_warn(card):
+    # Same rule as predictor.decide (and the CLI): only the 3 most likely species count for the risk flag.
+    top = [cand(HARMLESS[0], 0.62), cand(HARMLESS[1], 0.15), cand(HARMLESS[2], 0.11), cand(VENOMOUS[1], 0.10)]
+    card.show_outcome(outcome("species", top, risk=False), INFO, top_k=10)
+    assert not card.risk_banner.isVisible()
+    assert CAT.first_aid_harmless[0] in card.first_aid.text()
+
+
 def test_harmless_species_without_risk(card):
     top = [cand(HARMLESS[0], 0.95), cand(HARMLESS[1], 0.03)]
     card.show_outcome(outcome("species", top), INFO, top_k=3)

@@ -50,9 +50,15 @@ def test_no_risk_when_venomous_candidate_is_below_threshold():
     assert not _decide([0.85, 0.05, 0.05, 0.05]).risk
 
 
-def test_risk_only_counts_candidates_within_top_k():
+def test_risk_looks_at_the_top_three_whatever_the_number_of_candidates_shown():
+    # The venomous candidate is third: flagged even when only one candidate is displayed.
     pred = _decide([0.5, 0.12, 0.3, 0.08], top_k=1)
-    assert len(pred.top) == 1 and not pred.risk
+    assert len(pred.top) == 1 and pred.risk
+    mamba = "dendroaspis-polylepis"
+    classes = [HARMLESS, OTHER, "calamaria-lumbricoidea", mamba, NOT_SNAKE]
+    fourth = torch.tensor([0.4, 0.25, 0.15, 0.12, 0.08])
+    for shown in (1, 3, 5):
+        assert not decide(fourth, classes, CATALOGUE, THRESHOLDS, shown).risk  # 4th place: never counted
 
 
 def test_predictor_batches_match_single_images(predictor):

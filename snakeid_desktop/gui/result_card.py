@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..catalogue import Catalogue, default_catalogue
-from ..results import Candidate, FileResult
+from ..results import RISK_CANDIDATES, Candidate, FileResult
 from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
 
 VENOMOUS_STATUSES = ("yes", "mild")
@@ -300,7 +300,8 @@ class ResultCard(QWidget):
         pred = result.prediction
         risk_threshold = model_info.risk_threshold if model_info else DEFAULT_RISK_THRESHOLD
         best = pred.best
-        risky = [c for c in pred.top if c.venomous in VENOMOUS_STATUSES and c.probability >= risk_threshold]
+        risky = [c for c in pred.top[:RISK_CANDIDATES]
+                 if c.venomous in VENOMOUS_STATUSES and c.probability >= risk_threshold]
         if pred.risk or risky:
             if pred.verdict == "species" and best is not None and best.venomous in VENOMOUS_STATUSES:
                 text = f"⚠ This looks like a {VENOM_WORDS[best.venomous]} snake."
