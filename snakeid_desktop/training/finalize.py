@@ -20,6 +20,7 @@ from ..bundle import NOT_SNAKE, Thresholds, save_bundle
 from ..catalogue import default_catalogue
 from ..evaluation import summarize
 from ..predictor import decide, is_venomous
+from ..results import RISK_CANDIDATES
 from ..preprocess import Preprocessing
 from . import data as tdata
 
@@ -72,7 +73,7 @@ def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[s
             break
 
     venomous_class = torch.tensor([is_venomous(venom.get(classes[i], "no")) for i in range(len(classes))])
-    top3_p, top3_i = sp.topk(min(3, sp.shape[1]), dim=1)
+    top3_p, top3_i = sp.topk(min(RISK_CANDIDATES, sp.shape[1]), dim=1)
     top3_class = torch.tensor(species_idx)[top3_i]
     venomous_truth = (~is_neg) & venomous_class[labels]
     harmless_answer = kept_snakes & (top_p >= t_species) & ~venomous_class[top_class]
