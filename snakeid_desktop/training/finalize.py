@@ -120,7 +120,8 @@ def headline(m: dict) -> dict:
 def choose_weights_and_size(cfg, result: dict):
     """Raw vs EMA weights and the input size with the lowest calibrated val NLL.
 
-    Returns (row, logits, model); the logits are also saved as ``val_logits.pt`` in the work dir."""
+    Returns (chosen row, its val logits, its model, every measured row); the chosen logits are also saved
+    as ``val_logits.pt`` in the work dir."""
     from .train import clone_with_state, predict_logits
 
     classes = result["classes"]
@@ -155,8 +156,7 @@ def save_teacher(cfg, result: dict) -> dict:
     catalogue = default_catalogue()
     venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
     probs = F.softmax(logits / row["temperature"], 1)
-    thresholds = choose_thresholds(probs, labels, classes, venom, getattr(cfg, "species_precision_target",
-                                                                            TARGET_SPECIES_PRECISION))
+    thresholds = choose_thresholds(probs, labels, classes, venom, cfg.species_precision_target)
     report = {"architecture": cfg.architecture, "chosen": row, "thresholds": asdict(thresholds),
               "val": headline(metrics_for(probs, labels, classes, thresholds, catalogue))}
     work = Path(cfg.work_dir)
