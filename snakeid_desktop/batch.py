@@ -44,6 +44,25 @@ class FolderError(SnakeIDError):
     """The folder to classify cannot be used at all (missing, not a folder, unreadable)."""
 
 
+class IncompleteRunError(SnakeIDError):
+    """A finished (not cancelled) run produced fewer or more rows than the scan found files."""
+
+
+def check_row_count(scanned: int, rows: int) -> None:
+    """The last guard against silent data loss: a run that was not cancelled must give one row per file.
+
+    The CLI and the batch dialog both call this before reporting success.
+    """
+    if rows != scanned:
+        raise IncompleteRunError(
+            f"Only {rows} of {scanned} photos got a result row: the run is incomplete and its results were "
+            "not saved as a success. Please run it again and report this problem."
+            if rows < scanned
+            else f"{rows} result rows were produced for {scanned} photos: the results are inconsistent and were "
+            "not saved as a success. Please report this problem."
+        )
+
+
 def default_decode_workers() -> int:
     """One decoder per core: decoding is most of the work per photo and releases the GIL.
 
@@ -55,14 +74,20 @@ def default_decode_workers() -> int:
 
 
 def scan_images(
-    root: Path | str, recursive: bool = True, on_problem: ProblemCallback | None = None
+    root: Path | str,
+    recursive: bool = True,
+    on_problem: ProblemCallback | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[Path]:
     """Image files under ``root`` in a deterministic order (entries sorted by name, depth first).
 
-    Hidden entries (names starting with ".") are skipped: they are thumbnails, AppleDouble
-    ``._*`` files and tool folders, never the user's photos. Sub-folders that cannot be read
-    and symbolic-link loops are reported through ``on_problem(path, message)`` and skipped;
-    only an unusable ``root`` raises :class:`FolderError`.
+    Each real file and folder is visited once, keyed by (device, inode): links and hard links that
+    lead to something already listed are skipped and reported, so a "diamond" of folder links (no
+    loop, but millions of paths to the same photos) yields each photo once, quickly. Hidden entries
+    (names starting with ".") are skipped: they are thumbnails, AppleDouble ``._*`` files and tool
+    folders, never the user's photos. Sub-folders that cannot be read and symbolic-link loops are
+    reported through ``on_problem(path, message)`` and skipped; only an unusable ``root`` raises
+    :class:`FolderError`. ``on_progress(found)`` is called after each folder with the count so far.
     """
     root = Path(root)
     try:
@@ -78,9 +103,10 @@ def scan_images(
     except OSError as exc:
         raise FolderError(f"The folder {root} cannot be read ({exc.strerror or exc}).") from None
 
-    report = on_problem or (lambda path, message: None)
-    # (device, inode) of every folder on the current descent path: a repeat is a link loop.
-    yield from _walk(root, entries, recursive, report, {(root_stat.st_dev, root_stat.st_ino)})
+    walk = _Walk(recursive, on_problem or (lambda path, message: None), on_progress)
+    root_key = (root_stat.st_dev, root_stat.st_ino)
+    walk.seen[root_key] = root
+    yield from walk.folder(root, entries, {root_key})
 
 
 def _sorted_entries(folder: Path) -> list[os.DirEntry]:
@@ -88,34 +114,65 @@ def _sorted_entries(folder: Path) -> list[os.DirEntry]:
         return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
 
 
-def _walk(folder: Path, entries, recursive: bool, report: ProblemCallback, ancestors: set) -> Iterator[Path]:
-    for entry in entries:
-        path = Path(entry.path)
+class _Walk:
+    """State of one scan: what was already listed (by device and inode) and the count for progress."""
+
+    def __init__(self, recursive: bool, report: ProblemCallback, on_progress: Callable[[int], None] | None):
+        self.recursive = recursive
+        self.report = report
+        self.on_progress = on_progress
+        self.seen: dict[tuple[int, int], Path] = {}  # files and folders already listed -> first path
+        self.found = 0
+
+    def folder(self, folder: Path, entries, ancestors: set) -> Iterator[Path]:
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                if is_image_path(path) and self._first_visit(path, entry):
+                    self.found += 1
+                    yield path
+                continue
+            if self.recursive:
+                yield from self._subfolder(path, entry, ancestors)
+        if self.on_progress is not None:
+            self.on_progress(self.found)
+
+    def _first_visit(self, path: Path, entry: os.DirEntry) -> bool:
         try:
-            is_dir = entry.is_dir(follow_symlinks=True)
+            st = entry.stat(follow_symlinks=True)
         except OSError:
-            is_dir = False
-        if not is_dir:
             # Broken links and unreadable files with an image suffix still become rows:
             # the user should learn that they could not be classified.
-            if is_image_path(path):
-                yield path
-            continue
-        if not recursive:
-            continue
+            return True
+        key = (st.st_dev, st.st_ino)
+        first = self.seen.setdefault(key, path)
+        if first is not path:
+            self.report(path, f"Skipped {path}: it is the same file as {first}, already listed.")
+            return False
+        return True
+
+    def _subfolder(self, path: Path, entry: os.DirEntry, ancestors: set) -> Iterator[Path]:
         try:
             st = entry.stat(follow_symlinks=True)
             key = (st.st_dev, st.st_ino)
             if key in ancestors:
-                report(path, f"Skipped {path}: a symbolic link loop (it leads back to a folder above it).")
-                continue
+                self.report(path, f"Skipped {path}: a symbolic link loop (it leads back to a folder above it).")
+                return
+            if key in self.seen:
+                self.report(path, f"Skipped {path}: it is the same folder as {self.seen[key]}, already scanned.")
+                return
             sub_entries = _sorted_entries(path)
         except OSError as exc:
-            report(path, f"Skipped the folder {path}: it cannot be read ({exc.strerror or exc}).")
-            continue
+            self.report(path, f"Skipped the folder {path}: it cannot be read ({exc.strerror or exc}).")
+            return
+        self.seen[key] = path
         ancestors.add(key)
         try:
-            yield from _walk(path, sub_entries, recursive, report, ancestors)
+            yield from self.folder(path, sub_entries, ancestors)
         finally:
             ancestors.discard(key)
 
@@ -192,6 +249,36 @@ class BatchEngine:
             return None, None  # the decoder reports the precise error
         return self.cache.lookup(path, st, key), st
 
+    def _predict_into(self, items: list[_Decoded]) -> None:
+        """Fill each item's prediction; a batch the model cannot run is retried photo by photo,
+        and a photo that still fails becomes an error row, so no row is ever lost to one bad batch."""
+        import torch
+
+        model = self._batch_model()
+
+        def predict(tensors: list) -> list:
+            batch = torch.stack(tensors)
+            if model is None:
+                return self.predictor.predict_tensors(batch, self.top_k)
+            return self.predictor.predict_tensors(batch, self.top_k, model=model)
+
+        try:
+            predictions = predict([d.tensor for d in items])
+        except Exception:
+            predictions = None
+        for index, decoded in enumerate(items):
+            if predictions is not None:
+                decoded.result.prediction = predictions[index]
+            else:
+                try:
+                    decoded.result.prediction = predict([decoded.tensor])[0]
+                except Exception as exc:  # MemoryError included: one photo, not the run
+                    decoded.result.error = (
+                        f"{decoded.result.path}: the model could not classify this photo ({type(exc).__name__}: {exc})."
+                    )
+                    decoded.result.error_kind = "unexpected"
+            decoded.tensor = None
+
     def run(self, paths: Iterable[Path | str], cancel_event: threading.Event | None = None) -> Iterator[FileResult]:
         """Yield one :class:`FileResult` per path, in order, until done or ``cancel_event`` is set.
 
@@ -233,29 +320,23 @@ class BatchEngine:
             nonlocal ready_tensors
             with_tensor = [(d, st) for d, st in ready if d.tensor is not None]
             if with_tensor:
-                import torch
-
-                batch = torch.stack([d.tensor for d, _ in with_tensor])
-                model = self._batch_model()
-                if model is None:
-                    predictions = self.predictor.predict_tensors(batch, self.top_k)
-                else:
-                    predictions = self.predictor.predict_tensors(batch, self.top_k, model=model)
-                for (decoded, st), prediction in zip(with_tensor, predictions):
-                    decoded.result.prediction = prediction
-                    decoded.tensor = None
+                self._predict_into([d for d, _ in with_tensor])
                 if self.cache is not None:
-                    self.cache.store_many(((d.result, st) for d, st in with_tensor if st is not None), key)
+                    self.cache.store_many(
+                        ((d.result, st) for d, st in with_tensor if st is not None and d.result.ok), key
+                    )
             out = [d.result for d, _ in ready]
             ready.clear()
             ready_tensors = 0
             return out
 
         try:
-            top_up()
-            while inflight or ready:
+            # Every path the scan yields becomes exactly one row: the loop ends only when the paths
+            # are exhausted and nothing is in flight or waiting for a batch (or on cancel).
+            while True:
                 if cancel.is_set():
                     return
+                top_up()
                 if inflight:
                     head, st = inflight[0]
                     if isinstance(head, Future):
@@ -269,9 +350,12 @@ class BatchEngine:
                     ready.append((decoded, st))
                     if decoded.tensor is not None:
                         ready_tensors += 1
-                    top_up()
-                # A batch is full, or nothing else is coming: run it and hand the rows out.
-                if ready_tensors >= self.batch_size or not inflight or (ready and ready_tensors == 0):
+                if not ready:
+                    if exhausted and not inflight:
+                        return
+                    continue
+                # A batch is full, nothing else is decoded yet, or no row waits for the model.
+                if ready_tensors >= self.batch_size or not inflight or ready_tensors == 0:
                     yield from flush()
         finally:
             stop.set()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .batch import BatchEngine, FolderError, scan_images
+from .batch import BatchEngine, FolderError, IncompleteRunError, check_row_count, scan_images
 from .export import CsvResultWriter, JsonResultWriter
 
 if TYPE_CHECKING:
@@ -96,9 +96,23 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
         scan_problems.append(message)
         say(message)
 
+    interactive = err.isatty()
+    last_scan_print = [time.monotonic()]
+
+    def on_scan_progress(found: int) -> None:
+        now = time.monotonic()
+        if now - last_scan_print[0] >= (0.2 if interactive else 10.0):
+            last_scan_print[0] = now
+            line = f"scanning {args.directory}: {found} photos found so far"
+            if interactive:
+                err.write(f"\r\033[K{line}")
+                err.flush()
+            else:
+                print(line, file=err, flush=True)
+
     try:
         # Listing first gives the progress line a total; 100k paths are a few MB.
-        paths = [str(p) for p in scan_images(args.directory, args.recursive, on_problem)]
+        paths = [str(p) for p in scan_images(args.directory, args.recursive, on_problem, on_scan_progress)]
     except FolderError as exc:
         say(str(exc))
         return EXIT_USAGE
@@ -118,7 +132,6 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
     )
 
     progress = Progress(len(paths))
-    interactive = err.isatty()
     last_print = 0.0
     failures = 0
     writers: list = []
@@ -146,8 +159,16 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
                     err.flush()
                 else:
                     print(line, file=err, flush=True)
+        check_row_count(len(paths), progress.done)
         for w in writers:
             w.commit()
+    except IncompleteRunError as exc:
+        for w in writers:
+            w.abort()
+        if interactive:
+            err.write("\n")
+        say(str(exc))
+        return EXIT_USAGE
     except OSError as exc:
         for w in writers:
             w.abort()

@@ -263,3 +263,34 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path, predictor):
     assert len(rerun) == 40 and engine.cache_hits == len(kept)
     assert [r.to_json() for r in rerun[: len(kept)]] == [r.to_json() for r in kept]
     cache.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="needs POSIX symlinks")
+def test_scan_visits_each_real_folder_once_in_a_diamond_of_links(tmp_path):
+    """22 levels of two links each to the next folder: 2**22 paths to one photo, no loop."""
+    levels = 22
+    folders = [tmp_path / f"level{i:02d}" for i in range(levels + 1)]
+    for folder in folders:
+        folder.mkdir()
+    for here, below in zip(folders, folders[1:]):
+        (here / "left").symlink_to(below, target_is_directory=True)
+        (here / "right").symlink_to(below, target_is_directory=True)
+    photo = make_photo(folders[-1] / "snake.jpg", 1)
+    problems, progress = [], []
+    found = list(scan_images(folders[0], True, lambda p, m: problems.append(m), progress.append))
+    assert found == [folders[0] / Path(*["left"] * levels) / photo.name]
+    assert len(problems) == levels and all("same folder" in m for m in problems)
+    assert progress and progress == sorted(progress) and progress[-1] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="needs POSIX links")
+def test_scan_lists_a_linked_or_hard_linked_photo_once_and_says_so(tmp_path):
+    photo = make_photo(tmp_path / "a.jpg", 1)
+    os.link(photo, tmp_path / "b_hardlink.jpg")
+    (tmp_path / "c_symlink.jpg").symlink_to(photo)
+    (tmp_path / "d_broken.jpg").symlink_to(tmp_path / "gone.jpg")
+    problems = []
+    found = list(scan_images(tmp_path, True, lambda p, m: problems.append(m)))
+    # The broken link still becomes a row (its error tells the user); the duplicates are reported.
+    assert found == [photo, tmp_path / "d_broken.jpg"]
+    assert len(problems) == 2 and all(f"same file as {photo}" in m for m in problems)

@@ -102,3 +102,42 @@ def test_snakeid_batch_end_to_end(tmp_path, test_bundle_dir):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 1 and "6 reused" in proc.stderr
     assert json.loads(out_json.read_text(encoding="utf-8")) == data
+
+
+def test_rerun_after_touching_one_photo_keeps_every_row(tmp_path, predictor, monkeypatch):
+    """The bug this guards: cache hits filled the in-flight window and the run ended with rows missing."""
+    monkeypatch.setenv("SNAKEID_CACHE_DIR", str(tmp_path / "cache"))
+    photos = tmp_path / "photos"
+    paths = [make_photo(photos / f"p{i:03d}.png", i, size=(40, 30)) for i in range(150)]
+    out_csv = tmp_path / "out.csv"
+    args = batch_args(photos, out_csv, no_cache=False, batch_size=16, workers=2)
+    assert run_batch_command(args, lambda: predictor, stderr=io.StringIO()) == 0
+    first = read_csv(out_csv)
+    assert len(first) == 150
+    st = paths[40].stat()
+    os.utime(paths[40], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    err = io.StringIO()
+    assert run_batch_command(args, lambda: predictor, stderr=err) == 0, err.getvalue()
+    second = read_csv(out_csv)
+    assert [r["path"] for r in second] == [str(p) for p in paths]
+    assert "150 photos classified" in err.getvalue() and "149 reused" in err.getvalue()
+
+
+def test_a_run_with_a_missing_row_is_an_error_not_a_success(tmp_path, predictor, monkeypatch):
+    from snakeid_desktop import batch
+
+    photos = tmp_path / "photos"
+    for i in range(5):
+        make_photo(photos / f"p{i}.png", i)
+    real_run = batch.BatchEngine.run
+
+    def lossy_run(self, paths, cancel_event=None):
+        rows = list(real_run(self, paths, cancel_event))
+        return iter(rows[:-1])
+
+    monkeypatch.setattr(batch.BatchEngine, "run", lossy_run)
+    err = io.StringIO()
+    out_csv = tmp_path / "out.csv"
+    assert run_batch_command(batch_args(photos, out_csv), lambda: predictor, stderr=err) == 2
+    assert "Only 4 of 5 photos got a result row" in err.getvalue()
+    assert not out_csv.exists() and not list(tmp_path.glob("*.part*"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -327,6 +328,35 @@ def test_missing_folder_and_model_errors_are_reported(qtbot, tmp_path):
         dialog.start()
     assert dialog.status_label.text() == "No model is installed: weights/model.json is missing."
     assert dialog.start_button.isEnabled()
+
+
+def test_rerun_after_touching_one_photo_shows_every_row(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    paths = [make_photo(folder / f"p{i:03d}.png", i, size=(40, 30)) for i in range(120)]
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    st = paths[7].stat()
+    os.utime(paths[7], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    second = run_to_end(qtbot, dialog)
+    assert second["rows"] == 120 and second["cache_hits"] == 119
+    assert [r.path for r in dialog.model.results()] == [str(p) for p in paths]
+
+
+def test_a_run_with_a_missing_row_is_reported_as_a_failure(qtbot, tmp_path, predictor, monkeypatch):
+    from snakeid_desktop import batch
+
+    folder = tmp_path / "photos"
+    for i in range(4):
+        make_photo(folder / f"p{i}.png", i)
+    real_run = batch.BatchEngine.run
+    monkeypatch.setattr(batch.BatchEngine, "run", lambda self, paths, cancel=None: iter(list(real_run(self, paths, cancel))[:-1]))
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    finished = []
+    dialog.run_finished.connect(finished.append)
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        dialog.start()
+    assert finished == []  # never reported as done
+    assert "Only 3 of 4 photos got a result row" in dialog.status_label.text()
 
 
 def test_model_sorts_itself_and_keeps_selection(qtbot):

@@ -347,6 +347,8 @@ class BatchDialog(QDialog):
             self.progress_bar.setRange(0, max(1, int(payload)))
             self.progress_bar.setValue(0)
             self.status_label.setText(f"{payload} photos found. Loading the model…")
+        elif kind == "scanning":
+            self.status_label.setText(f"Looking for photos… {payload} found so far")
         elif kind == "problem":
             self._problems.append(str(payload))
         elif kind == "results":
@@ -552,10 +554,18 @@ class BatchDialog(QDialog):
 
 def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, emit, cancel) -> dict:
     """The worker-thread side of a run: scan, load the model, classify, emit rows in chunks."""
-    from ..batch import BatchEngine, scan_images
+    from ..batch import BatchEngine, check_row_count, scan_images
 
     paths: list[str] = []
-    for path in scan_images(folder, recursive, lambda p, message: emit("problem", message)):
+    def on_scan_progress(found: int) -> None:
+        nonlocal last_scan_emit
+        now = time.monotonic()
+        if now - last_scan_emit >= CHUNK_SECONDS:
+            last_scan_emit = now
+            emit("scanning", found)
+
+    last_scan_emit = time.monotonic()
+    for path in scan_images(folder, recursive, lambda p, message: emit("problem", message), on_scan_progress):
         if cancel.is_set():
             break
         paths.append(str(path))
@@ -575,9 +585,11 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, e
     # above the threshold) and a double-clicked row's card agree with a single classification.
     engine = BatchEngine(predictor, cache=cache, top_k=MAX_TOP_K)
     chunk: list[FileResult] = []
+    rows = 0
     last_emit = time.monotonic()
     try:
         for result in engine.run(paths, cancel):
+            rows += 1
             chunk.append(result)
             now = time.monotonic()
             if now - last_emit >= CHUNK_SECONDS or len(chunk) >= CHUNK_ROWS:
@@ -589,5 +601,7 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, e
         if cache is not None:
             cache.close()
     summary["cancelled"] = cancel.is_set()
+    if not summary["cancelled"]:
+        check_row_count(len(paths), rows)  # a short run is a failure the user sees, never "Done"
     summary["cache_hits"] = engine.cache_hits
     return summary
