@@ -8,8 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import paths
+from .safety import VENOM_STATUSES
 
-VENOM_STATUSES = ("yes", "mild", "no")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class SpeciesInfo:
     slug: str
     scientific_name: str
     common_names: tuple[str, ...]
-    venomous: str  # "yes" | "mild" | "no"
+    venomous: str  # "yes" | "mild" | "no" | "unknown" (unknown counts as venomous)
     medical_significance: str
     first_aid: str
     region: str = ""
@@ -39,7 +39,7 @@ class Catalogue:
         info = self.species.get(slug)
         if info is None:
             name = slug.replace("-", " ").replace("_", " ").capitalize()
-            info = SpeciesInfo(slug, name, (name,), "yes", "No catalogue entry: treat as dangerous.", "")
+            info = SpeciesInfo(slug, name, (name,), "unknown", "No catalogue entry: treat as dangerous.", "")
         return info
 
 

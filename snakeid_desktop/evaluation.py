@@ -15,6 +15,10 @@ Definitions (all over the photos given):
 - ``snake_retention``: share of snake photos whose verdict is not ``not_snake``.
 - ``venomous_called_harmless``: share of venomous (incl. mildly) snake photos whose verdict is
   ``species`` with a non-venomous top-1 and no risk flag.
+- Safety figures of the venom warning (``risk``), whatever the verdict: ``venomous_unwarned`` (share of
+  venomous snake photos without the warning: the figure that must stay at or under 1%),
+  ``harmless_flagged_risky`` (share of harmless snake photos with it) and ``not_snake_flagged`` (share
+  of photos without a snake with it).
 """
 
 from __future__ import annotations
@@ -25,12 +29,9 @@ from pathlib import Path
 from .bundle import NOT_SNAKE
 from .errors import SnakeIDError
 from .results import Prediction
+from .safety import counts_as_venomous
 
 ECE_BINS = 15
-
-
-def _is_venomous(status: str) -> bool:
-    return status in ("yes", "mild")
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -101,7 +102,8 @@ def summarize(
     species_confusion = [[0] * len(species) for _ in species]  # snake photos only: truth x top-1 species
     snake_total = top1 = top3 = kept = 0
     neg_total = rejected = 0
-    venomous_total = venomous_harmless = 0
+    venomous_total = venomous_harmless = venomous_unwarned = 0
+    neg_flagged = 0
     harmless_total = harmless_flagged = 0
     species_verdicts = species_verdicts_right = unsure = 0
     confidences: list[float] = []
@@ -122,6 +124,7 @@ def summarize(
         if truth == NOT_SNAKE:
             neg_total += 1
             rejected += pred.verdict == "not_snake"
+            neg_flagged += pred.risk
             continue
         snake_total += 1
         if truth in index and best in index and best != NOT_SNAKE:
@@ -133,14 +136,15 @@ def summarize(
         if pred.verdict == "species":
             species_verdicts += 1
             species_verdicts_right += best == truth
-        if _is_venomous(venom_status.get(truth, "no")):
+        if counts_as_venomous(venom_status.get(truth, "no")):
             venomous_total += 1
             called_harmless = (
                 pred.verdict == "species"
-                and not _is_venomous(venom_status.get(best or "", "no"))
+                and not counts_as_venomous(venom_status.get(best or "", "no"))
                 and not pred.risk
             )
             venomous_harmless += called_harmless
+            venomous_unwarned += not pred.risk
         else:
             harmless_total += 1
             harmless_flagged += pred.risk
@@ -181,6 +185,8 @@ def summarize(
         "species_verdict_accuracy": ratio(species_verdicts_right, species_verdicts),
         "venomous_called_harmless": ratio(venomous_harmless, venomous_total),
         "harmless_flagged_risky": ratio(harmless_flagged, harmless_total),
+        "venomous_unwarned": ratio(venomous_unwarned, venomous_total),
+        "not_snake_flagged": ratio(neg_flagged, neg_total),
         "per_class": per_class,
         "per_class_accuracy": {s: v["recall"] for s, v in per_class.items() if v["recall"] is not None},
         "confusion": {"labels": labels, "matrix": confusion},
@@ -233,11 +239,13 @@ def format_report(report: dict) -> str:
             f"Snakes kept (not called 'not a snake'): {_pct(report['snake_retention'])}"
             f"    answered 'unsure': {_pct(report['unsure_rate'])}"
             f"    accuracy when naming a species: {_pct(report['species_verdict_accuracy'])}",
-            f"Venomous snakes called harmless (no risk flag): {_pct(report['venomous_called_harmless'])}"
-            f"    harmless snakes flagged as risky: {_pct(report['harmless_flagged_risky'])}",
+            f"Venomous snakes without the venom warning: {_pct(report.get('venomous_unwarned'))}"
+            f"    called harmless: {_pct(report['venomous_called_harmless'])}"
+            f"    harmless snakes warned about: {_pct(report['harmless_flagged_risky'])}",
         ]
     if report["not_snake_images"]:
-        lines.append(f"Non-snakes rejected as 'not a snake': {_pct(report['not_snake_rejection'])}")
+        lines.append(f"Non-snakes rejected as 'not a snake': {_pct(report['not_snake_rejection'])}"
+                     f"    non-snakes with the venom warning: {_pct(report.get('not_snake_flagged'))}")
     if report.get("ece") is not None:
         lines.append(f"Expected calibration error (15 bins): {report['ece']:.3f}")
     if "thresholds" in report:

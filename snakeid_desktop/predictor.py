@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -16,16 +16,16 @@ from .catalogue import Catalogue, default_catalogue
 from .errors import ImageLoadError
 from .imageload import load_image
 from .preprocess import stack_batch
-from .results import RISK_CANDIDATES, Candidate, FileResult, Prediction
+from .results import Candidate, FileResult, Prediction
+from .safety import OTHER_SNAKE, counts_as_venomous
 from .runtime import configure_torch
 
 DEFAULT_TOP_K = 3
 log = logging.getLogger(__name__)
 
 
-def is_venomous(status: str) -> bool:
-    """Mildly venomous counts: the risk flag errs towards caution."""
-    return status in ("yes", "mild")
+# How many venomous candidates the warning names (the probability mass behind it covers them all).
+RISKY_NAMED = 3
 
 
 def decide(
@@ -34,26 +34,60 @@ def decide(
     catalogue: Catalogue,
     thresholds: Thresholds,
     top_k: int = DEFAULT_TOP_K,
+    *,
+    in_play: Collection[str] | None = None,
+    country: str | None = None,
+    country_source: str | None = None,
 ) -> Prediction:
-    """Verdict for one calibrated probability vector over ``classes``."""
-    probs = probabilities.tolist()
-    not_snake_p = probs[classes.index(NOT_SNAKE)] if NOT_SNAKE in classes else 0.0
-    ranked = sorted(
-        ((p, c) for p, c in zip(probs, classes) if c != NOT_SNAKE), key=lambda pc: pc[0], reverse=True
-    )
-    top = []
-    for p, slug in ranked[: max(1, top_k)]:
+    """The verdict and the venom warning for one calibrated probability vector over ``classes``.
+
+    ``in_play``: the species that occur where the photo was taken (None: anywhere). Only they are
+    candidates, with probabilities renormalised over them and ``not_snake``; an empty set means none
+    of the model's species lives there, and the answer is ``outside_coverage`` with the warning on.
+    The warning is the venomous probability mass reaching ``thresholds.risk`` on every verdict.
+    """
+    probs = [float(p) for p in probabilities.tolist()]
+    by_class = dict(zip(classes, probs))
+    species = [c for c in classes if c != NOT_SNAKE]
+    if in_play is not None:
+        allowed = set(in_play)
+        # An "other snake" class is never filtered out: an unknown snake can be anywhere.
+        species = [c for c in species if c in allowed or c == OTHER_SNAKE]
+        if not [c for c in species if c != OTHER_SNAKE]:
+            return Prediction(
+                verdict="outside_coverage", risk=True, top=(), not_snake_probability=round(by_class.get(NOT_SNAKE, 0.0), 6),
+                venom_probability=None, country=country, country_source=country_source,
+            )
+        total = sum(by_class[c] for c in species) + by_class.get(NOT_SNAKE, 0.0)
+        if total > 0:
+            by_class = {c: p / total for c, p in by_class.items()}
+    not_snake_p = by_class.get(NOT_SNAKE, 0.0)
+    ranked = sorted(((by_class[c], c) for c in species), reverse=True)
+    candidates = []
+    for p, slug in ranked:
         info = catalogue.get(slug)
-        top.append(Candidate(slug, info.scientific_name, info.common_name, round(float(p), 6), info.venomous))
+        candidates.append(Candidate(slug, info.scientific_name, info.common_name, round(p, 6), info.venomous))
+    venomous = [c for c in candidates if counts_as_venomous(c.venomous)]
+    # Decided on the reported (rounded) value, so anyone reading the JSON can check the rule.
+    venom_p = round(min(1.0, sum(by_class[c.species] for c in venomous)), 6)
+    risk = venom_p >= thresholds.risk
+    top = tuple(candidates[: max(1, top_k)])
     if not_snake_p >= thresholds.not_snake:
         verdict = "not_snake"
     elif top and top[0].probability >= thresholds.species:
         verdict = "species"
     else:
         verdict = "unsure"
-    risk = any(is_venomous(catalogue.get(slug).venomous) and p >= thresholds.risk
-               for p, slug in ranked[:RISK_CANDIDATES])
-    return Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=round(float(not_snake_p), 6))
+    return Prediction(
+        verdict=verdict,
+        risk=risk,
+        top=top,
+        not_snake_probability=round(not_snake_p, 6),
+        venom_probability=venom_p,
+        risky=tuple(venomous[:RISKY_NAMED]) if risk else (),
+        country=country,
+        country_source=country_source,
+    )
 
 
 def _optimize_for_inference(model: torch.nn.Module, input_size: int) -> torch.nn.Module:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
-# The risk flag looks at the 3 most likely species however many candidates are displayed: its threshold
-# is fitted on val with exactly this rule (training/finalize.py), so the CLI, batch and GUI agree.
-RISK_CANDIDATES = 3
-
-Verdict = Literal["species", "unsure", "not_snake"]
+from .safety import Verdict, counts_as_venomous
 
 
 @dataclass(frozen=True)
@@ -17,20 +12,51 @@ class Candidate:
     species: str  # slug
     scientific_name: str
     common_name: str
-    probability: float  # temperature-calibrated
-    venomous: str  # "yes" | "no" | "mild"
+    probability: float  # temperature-calibrated (renormalised over the species of the photo's country)
+    venomous: str  # "yes" | "mild" | "no" | "unknown"
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """What the predictor decided for one photo. Every consumer shows this; none re-derives it.
+
+    ``risk`` is the venom warning: on when ``venom_probability`` (the calibrated probability mass of
+    all venomous species in play) reaches the bundle's risk threshold, whatever the verdict, and
+    always for ``outside_coverage``. ``risky`` names the venomous candidates behind it, most likely
+    first. ``country`` is the region the answer assumed and ``country_source`` where it came from
+    ("gps": the photo's own location, "option": the user's choice), both None for "anywhere".
+    """
+
     verdict: Verdict
     risk: bool
     top: tuple[Candidate, ...]
     not_snake_probability: float
+    venom_probability: float | None = None  # None: nothing to weigh (outside coverage)
+    risky: tuple[Candidate, ...] = ()
+    country: str | None = None
+    country_source: str | None = None
 
     @property
     def best(self) -> Candidate | None:
         return self.top[0] if self.top else None
+
+    @property
+    def shows_harmless(self) -> bool:
+        """The green "not venomous" answer: a named harmless species and no warning. Nothing else."""
+        best = self.best
+        return self.verdict == "species" and best is not None and not counts_as_venomous(best.venomous) and not self.risk
+
+    @property
+    def first_aid(self) -> str | None:
+        """Which first aid to show: "venomous" with any warning and whenever unsure, "harmless" for a
+        harmless answer, none for a photo without a snake and without a warning."""
+        if self.risk or self.verdict in ("unsure", "outside_coverage"):
+            return "venomous"
+        if self.shows_harmless:
+            return "harmless"
+        if self.verdict == "species":
+            return "venomous"
+        return None
 
 
 @dataclass
@@ -55,6 +81,9 @@ class FileResult:
             "error": self.error,
             "verdict": pred.verdict if pred else None,
             "risk": bool(pred.risk) if pred else False,
+            "venom_probability": pred.venom_probability if pred else None,
+            "country": pred.country if pred else None,
+            "country_source": pred.country_source if pred else None,
             "top": [asdict(c) for c in pred.top] if pred else [],
             "warnings": list(self.warnings),
         }

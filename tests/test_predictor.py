@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from snakeid_desktop.bundle import NOT_SNAKE, Thresholds
@@ -50,15 +52,83 @@ def test_no_risk_when_venomous_candidate_is_below_threshold():
     assert not _decide([0.85, 0.05, 0.05, 0.05]).risk
 
 
-def test_risk_looks_at_the_top_three_whatever_the_number_of_candidates_shown():
-    # The venomous candidate is third: flagged even when only one candidate is displayed.
-    pred = _decide([0.5, 0.12, 0.3, 0.08], top_k=1)
-    assert len(pred.top) == 1 and pred.risk
-    mamba = "dendroaspis-polylepis"
-    classes = [HARMLESS, OTHER, "calamaria-lumbricoidea", mamba, NOT_SNAKE]
-    fourth = torch.tensor([0.4, 0.25, 0.15, 0.12, 0.08])
-    for shown in (1, 3, 5):
-        assert not decide(fourth, classes, CATALOGUE, THRESHOLDS, shown).risk  # 4th place: never counted
+def test_warning_is_the_venomous_mass_not_any_single_species():
+    # Two cobras each below the threshold, together above it: the warning is on (it was off before).
+    cobras = ["naja-philippinensis", "naja-mossambica"]
+    classes = [HARMLESS, OTHER, *cobras, NOT_SNAKE]
+    pred = decide(torch.tensor([0.40, 0.35, 0.06, 0.06, 0.13]), classes, CATALOGUE, THRESHOLDS, 1)
+    assert pred.venom_probability == pytest.approx(0.12)
+    assert pred.risk and [c.species for c in pred.risky] == cobras
+    assert len(pred.top) == 1  # however few candidates are shown
+
+
+def test_the_warning_holds_on_every_verdict_including_not_a_snake():
+    not_snake = _decide([0.05, 0.15, 0.05, 0.75])
+    assert not_snake.verdict == "not_snake" and not_snake.risk
+    assert not_snake.first_aid == "venomous"
+    calm = _decide([0.02, 0.02, 0.01, 0.95])
+    assert calm.verdict == "not_snake" and not calm.risk and calm.first_aid is None
+
+
+def test_green_harmless_answer_only_without_a_warning():
+    harmless = _decide([0.92, 0.02, 0.03, 0.03])
+    assert harmless.shows_harmless and harmless.first_aid == "harmless"
+    warned = _decide([0.75, 0.15, 0.05, 0.05])
+    assert warned.verdict == "species" and not warned.shows_harmless and warned.first_aid == "venomous"
+    unsure = _decide([0.45, 0.01, 0.44, 0.10])
+    assert unsure.verdict == "unsure" and not unsure.risk and unsure.first_aid == "venomous"
+
+
+def test_unknown_venom_status_counts_as_venomous():
+    from snakeid_desktop.catalogue import Catalogue, SpeciesInfo
+
+    mystery = SpeciesInfo("mystery-snake", "Serpens ignotus", ("Mystery snake",), "unknown", "", "")
+    catalogue = Catalogue({**CATALOGUE.species, "mystery-snake": mystery}, (), (), "")
+    pred = decide(torch.tensor([0.8, 0.15, 0.05]), [HARMLESS, "mystery-snake", NOT_SNAKE], catalogue, THRESHOLDS)
+    assert pred.risk and pred.risky[0].species == "mystery-snake"
+
+
+def test_region_filter_renormalises_over_the_species_living_there():
+    # Philippines: the African cobra is no candidate; the rest is renormalised with not_snake.
+    classes = [HARMLESS, "naja-mossambica", VENOMOUS, NOT_SNAKE]
+    pred = decide(torch.tensor([0.3, 0.5, 0.1, 0.1]), classes, CATALOGUE, THRESHOLDS, 3,
+                  in_play={HARMLESS, VENOMOUS}, country="PH", country_source="gps")
+    assert [c.species for c in pred.top] == [HARMLESS, VENOMOUS]
+    assert pred.top[0].probability == pytest.approx(0.6) and pred.not_snake_probability == pytest.approx(0.2)
+    assert pred.venom_probability == pytest.approx(0.2) and pred.risk
+    assert (pred.country, pred.country_source) == ("PH", "gps")
+
+
+def test_no_known_species_in_the_country_is_outside_coverage_with_the_warning():
+    pred = decide(torch.tensor([0.9, 0.05, 0.03, 0.02]), CLASSES, CATALOGUE, THRESHOLDS, in_play=set(), country="IN",
+                  country_source="option")
+    assert pred.verdict == "outside_coverage" and pred.risk and pred.top == ()
+    assert pred.first_aid == "venomous" and not pred.shows_harmless
+
+
+probability_vectors = st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4).filter(lambda v: sum(v) > 1e-3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=probability_vectors, risk=st.floats(0.0, 0.5), top_k=st.integers(1, 5),
+       region=st.sampled_from([None, {HARMLESS}, {HARMLESS, VENOMOUS}, {OTHER}, set()]))
+def test_warning_rule_properties(raw, risk, top_k, region):
+    probs = torch.tensor(raw) / sum(raw)
+    thresholds = Thresholds(species=0.6, not_snake=0.5, risk=risk)
+    pred = decide(probs, CLASSES, CATALOGUE, thresholds, top_k, in_play=region)
+    if pred.verdict == "outside_coverage":
+        assert region == set() and pred.risk
+        return
+    assert pred.venom_probability is not None and 0.0 <= pred.venom_probability <= 1.0 + 1e-6
+    # The warning is exactly "venomous mass reaches the threshold", whatever the verdict or top-k.
+    assert pred.risk == (pred.venom_probability >= risk)
+    # A named harmless species is only ever shown green without the warning.
+    assert not (pred.shows_harmless and pred.risk)
+    assert all(c.venomous != "no" for c in pred.risky)
+    if region is not None:
+        assert {c.species for c in pred.top} <= region
+    probabilities = [c.probability for c in pred.top]
+    assert probabilities == sorted(probabilities, reverse=True)
 
 
 def test_predictor_batches_match_single_images(predictor):

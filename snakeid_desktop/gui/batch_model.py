@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
 from ..results import FileResult
+from ..safety import VERDICT_LABELS, counts_as_venomous, venom_words
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ COL_PATH, COL_VERDICT, COL_SPECIES, COL_PROBABILITY, COL_VENOM, COL_NOTES = rang
 HEADERS = ("Photo", "Verdict", "Species", "Confidence", "Venom", "Warnings / error")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
-VERDICT_LABELS = {"species": "Species", "unsure": "Unsure", "not_snake": "Not a snake", None: "Error"}
-VENOM_LABELS = {"yes": "Venomous", "mild": "Mildly venomous", "no": "Harmless"}
 THUMB_SIDE = 40
 ERROR_COLOUR = QColor(179, 38, 30)
 
@@ -335,6 +334,43 @@ class BatchResultsModel(QAbstractTableModel):
         if col == COL_VENOM:
             if pred is None:
                 return ""
+            named_venomous = species is not None and counts_as_venomous(species.venomous)
+            if pred.risk:  # the predictor's warning, in the table's words
+                return f"⚠ {venom_words(species.venomous).capitalize()}" if named_venomous else "⚠ May be venomous"
+            return venom_words(species.venomous).capitalize() if species is not None else ""
+        if col == COL_NOTES:
+                return self._display(result, col) or None
+            if col == COL_VENOM and result.prediction is not None and result.prediction.risk:
+                return "A venomous species is among the likely candidates: treat this snake as dangerous."
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_PATH and self.thumbnails is not None:
+            return self.thumbnails.get(result.path)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if not result.ok or (col == COL_VENOM and result.prediction is not None and result.prediction.risk):
+                return QBrush(ERROR_COLOUR)
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, result: FileResult, col: int) -> str:
+        pred = result.prediction if result.ok else None
+        species = shown_species(result)
+        if col == COL_PATH:
+            return self._shown_path(result)
+        if col == COL_VERDICT:
+            return VERDICT_LABELS.get(pred.verdict, pred.verdict) if pred is not None else "Error"
+        if col == COL_SPECIES:
+            if species is None:
+                return ""
+            name = f"{species.common_name} ({species.scientific_name})"
+            return name if pred.verdict == "species" else f"{name}?"
+        if col == COL_PROBABILITY:
+            value = confidence(result)
+            return f"{value * 100:.1f} %" if value is not None else ""
+        if col == COL_VENOM:
+            if pred is None:
+                return ""
             if species is None:  # not a snake: venom only matters if a venomous candidate is still likely
                 return "⚠ Venomous candidate (risk)" if pred.risk else ""
             label = VENOM_LABELS.get(species.venomous, species.venomous)
@@ -352,7 +388,7 @@ class BatchResultsModel(QAbstractTableModel):
         if col == COL_VENOM:
             # Risky rows first when sorted descending.
             pred, species = result.prediction if result.ok else None, shown_species(result)
-            return (2 if pred is not None and pred.risk else 0) + (1 if species and species.venomous != "no" else 0)
+            return (2 if pred is not None and pred.risk else 0) + (1 if species and counts_as_venomous(species.venomous) else 0)
         return self._display(result, col).casefold()
 
     @Slot(str)

@@ -821,8 +821,10 @@ def _short_verdict(result: FileResult) -> str:
     pred = result.prediction
     if pred is None:
         return "could not read" if result.error_kind != "no_model" else "no model"
+    if pred.verdict == "outside_coverage":
+        return "⚠ outside coverage"
     if pred.verdict == "not_snake":
-        return "not a snake"
+        return "⚠ not a snake?" if pred.risk else "not a snake"
     if pred.verdict == "unsure":
         return "⚠ not sure" if pred.risk else "not sure"
     best = pred.best

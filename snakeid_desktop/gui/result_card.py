@@ -23,11 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..catalogue import Catalogue, default_catalogue
-from ..results import RISK_CANDIDATES, Candidate, FileResult
+from ..results import Candidate, FileResult
+from ..safety import assumption_text, counts_as_venomous, format_percent, venom_words, warning_text
 from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
-
-VENOMOUS_STATUSES = ("yes", "mild")
-DEFAULT_RISK_THRESHOLD = 0.1
 
 # Badge colours pass WCAG AA with white text on both light and dark window backgrounds;
 # the text always says the status too, so colour is never the only signal.
@@ -36,15 +34,9 @@ BADGE_STYLES = {
     "mild": ("MILDLY VENOMOUS", "#9a4a00"),
     "no": ("NOT VENOMOUS", "#1e6b2f"),
     "unknown": ("VENOM STATUS UNKNOWN: TREAT AS VENOMOUS", "#9a4a00"),
+    # A harmless species is named but the warning is on: never green.
+    "uncertain": ("MAY BE VENOMOUS: TREAT AS VENOMOUS", "#9a4a00"),
 }
-VENOM_WORDS = {"yes": "venomous", "mild": "mildly venomous", "no": "not venomous"}
-
-
-def percent(p: float) -> str:
-    value = 100.0 * p
-    if 0 < value < 1:
-        return "<1%"
-    return f"{value:.0f}%"
 
 
 class PhotoView(QWidget):
@@ -124,7 +116,7 @@ class CandidateRow(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 2, 0, 2)
         layout.setSpacing(1)
-        venom = VENOM_WORDS.get(candidate.venomous, "venom status unknown")
+        venom = venom_words(candidate.venomous)
         text = f"{rank}. {candidate.common_name} ({candidate.scientific_name}) · {venom}"
         self.name_label = _label(text)
         layout.addWidget(self.name_label)
@@ -136,15 +128,15 @@ class CandidateRow(QWidget):
         self.bar.setTextVisible(False)  # the figure sits beside the bar, readable on any colour
         self.bar.setFixedHeight(14)
         self.bar.setAccessibleName(f"Probability of {candidate.common_name}")
-        self.bar.setAccessibleDescription(f"{percent(candidate.probability)}, {venom}")
+        self.bar.setAccessibleDescription(f"{format_percent(candidate.probability)}, {venom}")
         # One stylesheet for every bar so they render alike; venomous ones are red, and say so in words.
-        chunk = "#b3261e" if candidate.venomous in VENOMOUS_STATUSES else "palette(highlight)"
+        chunk = "#b3261e" if counts_as_venomous(candidate.venomous) else "palette(highlight)"
         self.bar.setStyleSheet(
             "QProgressBar { border: 1px solid palette(mid); border-radius: 3px; background-color: palette(base); }"
             f" QProgressBar::chunk {{ background-color: {chunk}; }}"
         )
-        self.value_label = _label(percent(candidate.probability), wrap=False)
-        self.value_label.setMinimumWidth(self.value_label.fontMetrics().horizontalAdvance("100%") + 4)
+        self.value_label = _label(format_percent(candidate.probability), wrap=False)
+        self.value_label.setMinimumWidth(self.value_label.fontMetrics().horizontalAdvance("over 99%") + 4)
         self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar_row.addWidget(self.bar, 1)
         bar_row.addWidget(self.value_label)
@@ -157,6 +149,10 @@ class ResultCard(QWidget):
     def __init__(self, catalogue: Catalogue | None = None, parent=None):
         super().__init__(parent)
         self.catalogue = catalogue or default_catalogue()
+        from ..region import country_name, describe_coverage
+
+        self.country_name = lambda code: country_name(code) if code else None
+        self.coverage = describe_coverage(self.catalogue)
         self.setAccessibleName("Result")
         self.outcome: Outcome | None = None
 
@@ -194,6 +190,7 @@ class ResultCard(QWidget):
         self.badge = _label(wrap=False, name="venom_status")
         self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.summary = _label(name="summary")
+        self.region_line = _label(name="region")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setTextVisible(False)
@@ -247,6 +244,7 @@ class ResultCard(QWidget):
             self.subheadline,
             self.badge,
             self.summary,
+            self.region_line,  # what the answer assumed about where the photo was taken
             self.accuracy,  # next to the confidence: how far to trust it
             self.warnings,  # high up too: a bad photo is a reason to trust the answer less
             self.busy,
@@ -297,29 +295,21 @@ class ResultCard(QWidget):
     # ---------------------------------------------------------------- the prediction
 
     def _show_prediction(self, result: FileResult, model_info: ModelInfo | None, top_k: int) -> None:
+        """Shows what the predictor decided: the warning, the verdict, the badge and first aid are all
+        read from the Prediction, never re-derived here."""
         pred = result.prediction
-        risk_threshold = model_info.risk_threshold if model_info else DEFAULT_RISK_THRESHOLD
         best = pred.best
-        risky = [c for c in pred.top[:RISK_CANDIDATES]
-                 if c.venomous in VENOMOUS_STATUSES and c.probability >= risk_threshold]
-        if pred.risk or risky:
-            if pred.verdict == "species" and best is not None and best.venomous in VENOMOUS_STATUSES:
-                text = f"⚠ This looks like a {VENOM_WORDS[best.venomous]} snake."
-                others = [c for c in risky if c != best]
-            else:
-                text = "⚠ This could be a venomous snake."
-                others = risky
-            if others:
-                names = ", ".join(f"{c.common_name} ({VENOM_WORDS[c.venomous]}, {percent(c.probability)})" for c in others)
-                text += f" Possible: {names}."
-            text += " Keep well away, and if anyone was bitten, get medical help now."
-            self._show(self.risk_banner, text)
+        country_name = self.country_name(pred.country)
+        warning = warning_text(pred, country_name=country_name, coverage=self.coverage)
+        if warning:
+            self._show(self.risk_banner, f"⚠ {warning}")
+        self._show(self.region_line, assumption_text(pred, country_name))
 
         if pred.verdict == "species" and best is not None:
             self._show(self.headline, best.common_name)
             self._show(self.subheadline, best.scientific_name)
-            self._show_badge(best.venomous)
-            self._show(self.summary, f"The model is {percent(best.probability)} sure of this species.")
+            self._show_badge(best.venomous if (pred.shows_harmless or counts_as_venomous(best.venomous)) else "uncertain")
+            self._show(self.summary, f"The model is {format_percent(best.probability)} sure of this species.")
         elif pred.verdict == "unsure":
             self._show(self.headline, "Not sure")
             self._show_badge("unknown")
@@ -328,21 +318,25 @@ class ResultCard(QWidget):
                 "The model cannot tell which species this is. It could be one of the candidates below; "
                 "treat the snake as venomous.",
             )
+        elif pred.verdict == "outside_coverage":
+            self._show(self.headline, "Outside what SnakeID knows")
+            self._show_badge("unknown")
+            self._show(self.summary, "SnakeID cannot name this snake: none of the species it knows lives there.")
         else:
             self._show(self.headline, "This doesn't look like a snake")
             self._show(
                 self.summary,
-                f"The model is {percent(pred.not_snake_probability)} sure there is no snake in this photo. "
+                f"The model is {format_percent(pred.not_snake_probability)} sure there is no snake in this photo. "
                 "If there is one, try a closer, sharper photo. Closest species, in case:",
             )
 
         shown = list(pred.top[: max(1, top_k)])
-        # A plausible venomous candidate is never hidden by the top-k setting.
-        shown += [c for c in risky if c not in shown]
+        # A venomous candidate behind the warning is never hidden by the top-k setting.
+        shown += [c for c in pred.risky if c not in shown]
         self._set_candidates(shown, model_info)
 
-        self._show_first_aid(pred, best, bool(pred.risk or risky))
-        if pred.verdict != "not_snake" and best is not None:
+        self._show_first_aid(pred, best)
+        if pred.verdict not in ("not_snake", "outside_coverage") and best is not None:
             info = self.catalogue.get(best.species)
             prefix = "About" if pred.verdict == "species" else "Most likely candidate:"
             self._show(self.medical_title, f"{prefix} {best.common_name}")
@@ -350,6 +344,8 @@ class ResultCard(QWidget):
             if info.region:
                 text += f"\nWhere it lives: {info.region}"
             self._show(self.medical, text)
+        if pred.verdict == "species" and best is not None:
+            # How often it was right on this species only makes sense when it names one.
             self._show(self.accuracy, self._accuracy_text(best, model_info))
 
     def _accuracy_text(self, best: Candidate, model_info: ModelInfo | None) -> str:
@@ -362,17 +358,18 @@ class ResultCard(QWidget):
         parts = []
         if acc is not None:
             photos = f"{support} validation photos" if support else "its validation photos"
-            parts.append(f"In validation the model named {best.common_name} correctly in {percent(float(acc))} of {photos}.")
+            parts.append(f"In validation the model named {best.common_name} correctly in {format_percent(float(acc))} of {photos}.")
         else:
             parts.append(f"No validation figure for {best.common_name}.")
         if overall is not None:
-            parts.append(f"Over all species: {percent(float(overall))}.")
+            parts.append(f"Over all species: {format_percent(float(overall))}.")
         return " ".join(parts)
 
-    def _show_first_aid(self, pred, best: Candidate | None, risk: bool) -> None:
-        if pred.verdict == "not_snake" and not risk:
+    def _show_first_aid(self, pred, best: Candidate | None) -> None:
+        kind = pred.first_aid
+        if kind is None:
             return
-        harmless = pred.verdict == "species" and best is not None and best.venomous == "no" and not risk
+        harmless = kind == "harmless"
         steps = self.catalogue.first_aid_harmless if harmless else self.catalogue.first_aid_venomous
         if best is not None and pred.verdict == "species":
             specific = self.catalogue.get(best.species).first_aid

@@ -19,15 +19,17 @@ from torch.nn import functional as F
 from ..bundle import NOT_SNAKE, Thresholds, save_bundle
 from ..catalogue import default_catalogue
 from ..evaluation import summarize
-from ..predictor import decide, is_venomous
-from ..results import RISK_CANDIDATES
+from ..predictor import decide
+from ..safety import counts_as_venomous
 from ..preprocess import Preprocessing
 from . import data as tdata
 
 TARGET_REJECTION = 0.95
 TARGET_RETENTION = 0.95
 TARGET_SPECIES_PRECISION = 0.90
-MAX_VENOMOUS_CALLED_HARMLESS = 0.02
+MAX_VENOMOUS_UNWARNED = 0.01
+# Candidate values for the venom-mass threshold, highest first (the first that meets the target wins).
+RISK_GRID = [round(0.30 - 0.005 * i, 3) for i in range(60)]  # 0.300 ... 0.005
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -45,8 +47,8 @@ def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[s
       largest sum of the two (if none meets both, the one with the best worse-of-the-two).
     species: the lowest top-1 probability at which ``species_precision`` (default 90%) of "species"
       answers on kept snakes are right (clamped to 0.30-0.90).
-    risk: the highest value (<= 0.30) at which <=2% of venomous snakes end as a confident harmless
-      species without the risk flag.
+    risk: the highest venom-probability mass (<= 0.30, see ``RISK_GRID``) at which <=1% of venomous val
+      snakes are left without the warning, whatever the verdict.
     """
     ns_index = classes.index(NOT_SNAKE)
     species_idx = [i for i, c in enumerate(classes) if c != NOT_SNAKE]
@@ -72,20 +74,45 @@ def choose_thresholds(probs: torch.Tensor, labels: torch.Tensor, classes: list[s
             t_species = round(t, 2)
             break
 
-    venomous_class = torch.tensor([is_venomous(venom.get(classes[i], "no")) for i in range(len(classes))])
-    top3_p, top3_i = sp.topk(min(RISK_CANDIDATES, sp.shape[1]), dim=1)
-    top3_class = torch.tensor(species_idx)[top3_i]
+    return Thresholds(species=t_species, not_snake=t_ns, risk=choose_risk_threshold(probs, labels, classes, venom))
+
+
+def choose_risk_threshold(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict[str, str]) -> float:
+    """The highest venom-mass threshold in ``RISK_GRID`` leaving <= 1% of venomous snakes unwarned
+    (the lowest grid value if none does: a false alarm costs less than a missed venomous snake)."""
+    for row in risk_tradeoff(probs, labels, classes, venom):
+        if row["venomous_unwarned"] is not None and row["venomous_unwarned"] <= MAX_VENOMOUS_UNWARNED:
+            return row["threshold"]
+    return min(RISK_GRID)
+
+
+def venom_mass(probs: torch.Tensor, classes: list[str], venom: dict[str, str]) -> torch.Tensor:
+    """Per photo, the calibrated probability of all venomous species together (the warning's quantity)."""
+    mask = torch.tensor([c != NOT_SNAKE and counts_as_venomous(venom.get(c, "unknown")) for c in classes])
+    return probs[:, mask].sum(1)
+
+
+def risk_tradeoff(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict[str, str],
+                  grid: list[float] = RISK_GRID) -> list[dict]:
+    """For each threshold on the venom mass (highest first): venomous snakes unwarned, harmless snakes
+    warned about, non-snakes warned about. The warning applies on every verdict, so no verdict enters."""
+    ns_index = classes.index(NOT_SNAKE)
+    mass = venom_mass(probs, classes, venom)
+    is_neg = labels == ns_index
+    venomous_class = torch.tensor([c != NOT_SNAKE and counts_as_venomous(venom.get(c, "unknown")) for c in classes])
     venomous_truth = (~is_neg) & venomous_class[labels]
-    harmless_answer = kept_snakes & (top_p >= t_species) & ~venomous_class[top_class]
-    t_risk = 0.02
-    for t in torch.arange(0.30, 0.0199, -0.01).tolist():
-        flagged = (venomous_class[top3_class] & (top3_p >= t)).any(1)
-        missed = venomous_truth & harmless_answer & ~flagged
-        rate = missed.sum().item() / max(1, venomous_truth.sum().item())
-        if rate <= MAX_VENOMOUS_CALLED_HARMLESS:
-            t_risk = round(t, 2)
-            break
-    return Thresholds(species=t_species, not_snake=t_ns, risk=t_risk)
+    harmless_truth = (~is_neg) & ~venomous_class[labels]
+
+    def share(mask, flagged):
+        n = int(mask.sum())
+        return round(float((mask & flagged).sum()) / n, 4) if n else None
+
+    rows = []
+    for t in grid:
+        flagged = mass >= t
+        rows.append({"threshold": t, "venomous_unwarned": share(venomous_truth, ~flagged),
+                     "harmless_flagged": share(harmless_truth, flagged), "not_snake_flagged": share(is_neg, flagged)})
+    return rows
 
 
 def metrics_for(probs, labels, classes, thresholds, catalogue) -> dict:
@@ -113,7 +140,8 @@ def cross_fitted_metrics(logits, labels, classes, catalogue, species_precision=T
 
 def headline(m: dict) -> dict:
     keys = ("top1", "top3", "macro_f1", "ece", "not_snake_rejection", "snake_retention", "unsure_rate",
-            "species_verdict_accuracy", "venomous_called_harmless", "harmless_flagged_risky")
+            "species_verdict_accuracy", "venomous_called_harmless", "harmless_flagged_risky",
+            "venomous_unwarned", "not_snake_flagged")
     return {k: m.get(k) for k in keys}
 
 

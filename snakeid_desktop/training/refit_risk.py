@@ -1,0 +1,125 @@
+"""Refit a bundle's venom-warning threshold on val through the app's own path, and report the trade-off.
+
+``python -m snakeid_desktop.training.refit_risk --weights weights --data ../shared/data [--write]``
+
+The warning is on when the calibrated probability mass of all venomous species reaches ``risk``
+(``predictor.decide``). This measures that mass on every val photo exactly as the app computes it
+(image loader, preprocessing, temperature), picks the highest threshold leaving <= 1% of venomous val
+snakes unwarned (``finalize.choose_risk_threshold``), and prints:
+- the trade-off curve (venomous unwarned / harmless flagged / non-snakes flagged per threshold);
+- a cross-fitted estimate: the threshold fitted on one half of val, measured on the other, both ways;
+- the snakes of unknown species (``other-snakes/val``, all venomous): unwarned and called "not a snake".
+With ``--write`` the threshold and these figures go into the bundle's metadata (re-signed); the network
+weights, temperature and other thresholds stay as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ..bundle import NOT_SNAKE
+from ..catalogue import default_catalogue
+from ..evaluation import collect_labelled_paths, evaluate_dataset, format_report
+from ..predictor import Predictor
+from .finalize import MAX_VENOMOUS_UNWARNED, choose_risk_threshold, headline, risk_tradeoff, venom_mass
+
+
+def val_probabilities(predictor: Predictor, paths: list[Path]) -> torch.Tensor:
+    """Calibrated class probabilities per photo, through the app's loader and preprocessing."""
+    from ..imageload import load_image
+    from ..preprocess import eval_transform
+
+    prep = predictor.preprocessing
+    rows = []
+    for start in range(0, len(paths), 32):
+        chunk = [eval_transform(load_image(p, min_side=prep.resize_size).image, prep) for p in paths[start:start + 32]]
+        rows.append(predictor.probabilities(torch.stack(chunk)))
+    return torch.cat(rows)
+
+
+def cross_fitted_unwarned(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict) -> dict:
+    """Fit on even-indexed photos, measure on odd ones and the other way round; pooled counts."""
+    order = torch.arange(len(labels))
+    halves = [order[order % 2 == 0], order[order % 2 == 1]]
+    is_venomous = torch.tensor([c != NOT_SNAKE and venom.get(c, "unknown") != "no" for c in classes])
+    ns = classes.index(NOT_SNAKE)
+    unwarned = venomous = harmless = harmless_flagged = negatives = neg_flagged = 0
+    fitted = []
+    for fit, test in (halves, halves[::-1]):
+        t = choose_risk_threshold(probs[fit], labels[fit], classes, venom)
+        fitted.append(t)
+        mass, y = venom_mass(probs[test], classes, venom), labels[test]
+        snake = y != ns
+        v = snake & is_venomous[y]
+        h = snake & ~is_venomous[y]
+        unwarned += int((v & (mass < t)).sum())
+        venomous += int(v.sum())
+        harmless_flagged += int((h & (mass >= t)).sum())
+        harmless += int(h.sum())
+        neg_flagged += int((~snake & (mass >= t)).sum())
+        negatives += int((~snake).sum())
+    return {"thresholds": fitted, "venomous_unwarned": round(unwarned / max(1, venomous), 4),
+            "harmless_flagged": round(harmless_flagged / max(1, harmless), 4),
+            "not_snake_flagged": round(neg_flagged / max(1, negatives), 4)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default="weights")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    ap.add_argument("--write", action="store_true", help="store the refitted threshold and figures in the bundle")
+    ap.add_argument("--threads", type=int, default=2)
+    ns = ap.parse_args(argv)
+    data = Path(ns.data)
+    predictor = Predictor.load(ns.weights, num_threads=ns.threads)
+    bundle = predictor.bundle
+    classes = bundle.classes
+    catalogue = default_catalogue()
+    venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
+    items = collect_labelled_paths(data / "snakes" / "val", data / "not-snake" / "val", bundle.species_classes)
+    probs = val_probabilities(predictor, [p for p, _ in items])
+    labels = torch.tensor([classes.index(c) for _, c in items])
+    curve = risk_tradeoff(probs, labels, classes, venom)
+    threshold = choose_risk_threshold(probs, labels, classes, venom)
+    chosen = next(r for r in curve if r["threshold"] == threshold)
+    crossfit = cross_fitted_unwarned(probs, labels, classes, venom)
+
+    other_dir = data / "other-snakes" / "val"
+    other = {}
+    if other_dir.is_dir():
+        other_paths = sorted(p for p in other_dir.rglob("*") if p.is_file())
+        op = val_probabilities(predictor, other_paths)
+        mass = venom_mass(op, classes, venom)
+        other = {"images": len(other_paths),
+                 "unwarned": round(float((mass < threshold).float().mean()), 4),
+                 "called_not_snake": round(float((op[:, classes.index(NOT_SNAKE)] >= bundle.thresholds.not_snake)
+                                                 .float().mean()), 4)}
+    report = {"old_risk_threshold": bundle.thresholds.risk, "risk_threshold": threshold,
+              "target_venomous_unwarned": MAX_VENOMOUS_UNWARNED, "at_threshold": chosen,
+              "cross_fitted": crossfit, "other_snakes_val": other,
+              "curve": [r for r in curve if round(r["threshold"] * 200) % 2 == 0]}  # every 0.01
+    print(json.dumps(report, indent=1))
+    if ns.write:
+        from ..bundle import update_metadata
+
+        def change(meta: dict) -> None:
+            meta["thresholds"]["risk"] = threshold
+            meta.setdefault("metrics", {})["venom_warning"] = {
+                "rule": "calibrated probability mass of venomous species >= risk, on every verdict",
+                "fitted_on": "val (snakes + not-snake), app path", **{k: v for k, v in report.items() if k != "old_risk_threshold"}}
+
+        update_metadata(Path(ns.weights), change)
+        refitted = Predictor.load(ns.weights, num_threads=ns.threads)
+        app = evaluate_dataset(refitted, data / "snakes" / "val", data / "not-snake" / "val")
+        print(format_report(app), file=sys.stderr)
+        update_metadata(Path(ns.weights), lambda meta: meta["metrics"].__setitem__("app_evaluate", headline(app)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
