@@ -181,6 +181,7 @@ class _Walk:
 class _Decoded:
     result: FileResult
     tensor: "torch.Tensor | None" = None  # None: error row, or cache hit (result already complete)
+    place: tuple = (None, None)  # where the answer assumes the photo was taken (predictor.resolve_place)
 
 
 class BatchEngine:
@@ -199,6 +200,7 @@ class BatchEngine:
         top_k: int | None = None,
         cache: "BatchCache | None" = None,
         optimize: bool = True,
+        country: str | None = None,
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -212,6 +214,7 @@ class BatchEngine:
         self.cache = cache
         self.cache_hits = 0
         self.optimize = optimize and hasattr(predictor, "throughput_model")
+        self.country = country  # a code, "auto"/None (the photo's GPS) or "any"
 
     def _batch_model(self):
         """The predictor's traced network for long runs (prepared once, on first use), or None for eager."""
@@ -238,7 +241,9 @@ class BatchEngine:
             result.error_kind = "unexpected"
             return _Decoded(result)
         result.warnings = list(loaded.warnings)
-        return _Decoded(result, tensor)
+        from .predictor import resolve_place
+
+        return _Decoded(result, tensor, resolve_place(self.country, getattr(loaded, "gps_country", None)))
 
     def _cached(self, path: str, key: str | None) -> tuple[FileResult | None, os.stat_result | None]:
         if self.cache is None or key is None:
@@ -256,14 +261,15 @@ class BatchEngine:
 
         model = self._batch_model()
 
-        def predict(tensors: list) -> list:
-            batch = torch.stack(tensors)
+        def predict(batch_items: list[_Decoded]) -> list:
+            batch = torch.stack([d.tensor for d in batch_items])
+            places = [d.place for d in batch_items]
             if model is None:
-                return self.predictor.predict_tensors(batch, self.top_k)
-            return self.predictor.predict_tensors(batch, self.top_k, model=model)
+                return self.predictor.predict_tensors(batch, self.top_k, places=places)
+            return self.predictor.predict_tensors(batch, self.top_k, model=model, places=places)
 
         try:
-            predictions = predict([d.tensor for d in items])
+            predictions = predict(items)
         except Exception:
             predictions = None
         for index, decoded in enumerate(items):
@@ -271,7 +277,7 @@ class BatchEngine:
                 decoded.result.prediction = predictions[index]
             else:
                 try:
-                    decoded.result.prediction = predict([decoded.tensor])[0]
+                    decoded.result.prediction = predict([decoded])[0]
                 except Exception as exc:  # MemoryError included: one photo, not the run
                     decoded.result.error = (
                         f"{decoded.result.path}: the model could not classify this photo ({type(exc).__name__}: {exc})."
@@ -299,7 +305,7 @@ class BatchEngine:
         if self.cache is not None:
             from .batch_cache import model_key
 
-            key = model_key(self.predictor, self.top_k)
+            key = model_key(self.predictor, self.top_k, self.country)
 
         def top_up() -> None:
             nonlocal exhausted

@@ -31,16 +31,18 @@ if TYPE_CHECKING:
     from .predictor import Predictor
 
 CACHE_FILE = "batch-results.sqlite3"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: venom probability, risky candidates and region
 
 
 def default_cache_path() -> Path:
     return paths.user_cache_dir() / CACHE_FILE
 
 
-def model_key(predictor: "Predictor", top_k: int) -> str:
+def model_key(predictor: "Predictor", top_k: int, country_option: str | None = None) -> str:
+    """What a stored answer depends on besides the file: the model, top-k, the app and the region option."""
     meta = json.dumps(predictor.bundle.metadata, sort_keys=True, default=str)
-    digest = hashlib.sha256(f"{meta}\n{top_k}\n{app_version}\n{_SCHEMA_VERSION}".encode()).hexdigest()
+    text = f"{meta}\n{top_k}\n{app_version}\n{_SCHEMA_VERSION}\n{country_option or ''}"
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return digest[:32]
 
 
@@ -52,7 +54,11 @@ def result_to_record(result: FileResult) -> str:
             "verdict": pred.verdict,
             "risk": pred.risk,
             "not_snake_probability": pred.not_snake_probability,
+            "venom_probability": pred.venom_probability,
+            "country": pred.country,
+            "country_source": pred.country_source,
             "top": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous] for c in pred.top],
+            "risky": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous] for c in pred.risky],
             "warnings": list(result.warnings),
         },
         ensure_ascii=False,
@@ -61,11 +67,18 @@ def result_to_record(result: FileResult) -> str:
 
 def result_from_record(path: str, record: str) -> FileResult:
     data = json.loads(record)
+    top = tuple(Candidate(*c) for c in data["top"])
+    risky = tuple(Candidate(*c) for c in data["risky"])
+    venom_p = data["venom_probability"]
     prediction = Prediction(
         verdict=data["verdict"],
         risk=bool(data["risk"]),
-        top=tuple(Candidate(*c) for c in data["top"]),
+        top=top,
         not_snake_probability=float(data["not_snake_probability"]),
+        venom_probability=float(venom_p) if venom_p is not None else None,
+        risky=risky,
+        country=data["country"],
+        country_source=data["country_source"],
     )
     return FileResult(path=path, prediction=prediction, warnings=list(data["warnings"]))
 

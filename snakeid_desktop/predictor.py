@@ -90,6 +90,25 @@ def decide(
     )
 
 
+Place = tuple  # (country code or None, "gps" / "option" / None)
+ANYWHERE: Place = (None, None)
+
+
+def resolve_place(option: str | None, photo_country: str | None) -> Place:
+    """Where an answer assumes the photo was taken. ``option``: a country code, "auto" (or None) or "any".
+
+    The photo's own GPS country wins over a chosen country (a photo from a trip is answered for where
+    it was taken); "any" ignores both. Only the country code is ever kept, never the coordinates.
+    """
+    if option == "any":
+        return ANYWHERE
+    if photo_country:
+        return (photo_country, "gps")
+    if option and option != "auto":
+        return (option, "option")
+    return ANYWHERE
+
+
 def _optimize_for_inference(model: torch.nn.Module, input_size: int) -> torch.nn.Module:
     example = torch.randn(2, 3, input_size, input_size).contiguous(memory_format=torch.channels_last)
     try:
@@ -123,6 +142,7 @@ class Predictor:
         self.model = bundle.model.eval().to(memory_format=torch.channels_last)
         self._throughput_model: torch.nn.Module | None = None
         self._throughput_lock = threading.Lock()
+        self._in_play: dict[str, frozenset[str]] = {}
 
     @classmethod
     def load(cls, weights_dir: Path | str | None = None, **kwargs) -> "Predictor":
@@ -154,27 +174,53 @@ class Predictor:
         return torch.softmax(logits.float() / self.bundle.temperature, dim=1)
 
     def predict_tensors(
-        self, batch: torch.Tensor, top_k: int | None = None, model: torch.nn.Module | None = None
+        self,
+        batch: torch.Tensor,
+        top_k: int | None = None,
+        model: torch.nn.Module | None = None,
+        places: Sequence[Place] | None = None,
     ) -> list[Prediction]:
+        """One Prediction per row of ``batch``; ``places`` (from :func:`resolve_place`) per row, default anywhere."""
         probs = self.probabilities(batch, model)
         k = top_k or self.top_k
-        return [decide(p, self.bundle.classes, self.catalogue, self.bundle.thresholds, k) for p in probs]
+        places = list(places) if places is not None else [ANYWHERE] * len(probs)
+        return [self.decide(p, k, place) for p, place in zip(probs, places)]
 
-    def predict_images(self, images: Sequence[Image.Image], top_k: int | None = None) -> list[Prediction]:
+    def decide(self, probabilities: torch.Tensor, top_k: int, place: Place = ANYWHERE) -> Prediction:
+        country, source = place
+        in_play = self._species_in(country) if country else None
+        return decide(probabilities, self.bundle.classes, self.catalogue, self.bundle.thresholds, top_k,
+                      in_play=in_play, country=country, country_source=source)
+
+    def _species_in(self, country: str) -> frozenset[str]:
+        cached = self._in_play.get(country)
+        if cached is None:
+            from .region import species_in
+
+            cached = self._in_play[country] = frozenset(species_in(country, self.bundle.classes, self.catalogue) or ())
+        return cached
+
+    def predict_images(
+        self, images: Sequence[Image.Image], top_k: int | None = None, places: Sequence[Place] | None = None
+    ) -> list[Prediction]:
         if not images:
             return []
-        return self.predict_tensors(stack_batch(images, self.preprocessing), top_k)
+        return self.predict_tensors(stack_batch(images, self.preprocessing), top_k, places=places)
 
     def classify_paths(
-        self, paths: Iterable[Path | str], batch_size: int = 16, top_k: int | None = None
+        self, paths: Iterable[Path | str], batch_size: int = 16, top_k: int | None = None, country: str | None = None
     ) -> Iterator[FileResult]:
-        """Simple serial decode + batched inference, in input order (the batch engine overlaps them)."""
-        pending: list[tuple[FileResult, torch.Tensor]] = []
+        """Simple serial decode + batched inference, in input order (the batch engine overlaps them).
+
+        ``country``: a code, "auto" (default: the photo's GPS when present) or "any" (see :func:`resolve_place`).
+        """
+        pending: list[tuple[FileResult, torch.Tensor, Place]] = []
 
         def flush() -> Iterator[FileResult]:
             if pending:
-                preds = self.predict_tensors(torch.stack([t for _, t in pending]), top_k)
-                for (result, _), pred in zip(pending, preds):
+                preds = self.predict_tensors(torch.stack([t for _, t, _ in pending]), top_k,
+                                             places=[place for _, _, place in pending])
+                for (result, _, _), pred in zip(pending, preds):
                     result.prediction = pred
                     yield result
                 pending.clear()
@@ -191,7 +237,8 @@ class Predictor:
                 yield result
                 continue
             result.warnings = list(loaded.warnings)
-            pending.append((result, eval_transform(loaded.image, self.preprocessing)))
+            place = resolve_place(country, getattr(loaded, "gps_country", None))
+            pending.append((result, eval_transform(loaded.image, self.preprocessing), place))
             if len(pending) >= batch_size:
                 yield from flush()
         yield from flush()

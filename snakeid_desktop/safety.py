@@ -60,14 +60,15 @@ def venom_words(status: str) -> str:
 SEEK_HELP = "Keep well away, and if anyone was bitten, get medical help now."
 
 
-def warning_text(prediction, *, country_name: str | None = None, coverage: str | None = None) -> str | None:
+def warning_text(prediction, catalogue=None) -> str | None:
     """The venom warning in words, or None when the predictor decided there is none."""
     if not prediction.risk:
         return None
     if prediction.verdict == "outside_coverage":
-        where = country_name or "this country"
-        knows = f": it knows {coverage}" if coverage else ""
-        return f"SnakeID does not know the snakes of {where}{knows}. Treat this snake as venomous. {SEEK_HELP}"
+        from .catalogue import default_catalogue
+        from .region import outside_coverage_message
+
+        return f"{outside_coverage_message(prediction.country or 'ZZ', catalogue or default_catalogue())} {SEEK_HELP}"
     best = prediction.best
     named = list(prediction.risky)
     if prediction.verdict == "not_snake":
@@ -84,10 +85,11 @@ def warning_text(prediction, *, country_name: str | None = None, coverage: str |
     return f"{text} {SEEK_HELP}"
 
 
-def assumption_text(prediction, country_name: str | None) -> str:
+def assumption_text(prediction) -> str:
     """Which region the answer assumed, and why: shown with every answer."""
     if prediction.country is None:
         return "Answering for anywhere: choose where you are for answers that fit your region."
-    name = country_name or prediction.country
+    from .region import country_name_with_article
+
     source = {"gps": "from the photo's location", "option": "your choice"}.get(prediction.country_source, "")
-    return f"Answering for {name}" + (f" ({source})." if source else ".")
+    return f"Answering for {country_name_with_article(prediction.country)}" + (f" ({source})." if source else ".")

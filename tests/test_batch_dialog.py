@@ -50,10 +50,10 @@ class SlowPredictor:
     def __getattr__(self, name):
         return getattr(self._predictor, name)
 
-    def predict_tensors(self, batch, top_k=None, model=None):
+    def predict_tensors(self, batch, top_k=None, model=None, places=None):
         self.calls += 1
         time.sleep(self._delay)
-        return self._predictor.predict_tensors(batch, top_k, model=model)
+        return self._predictor.predict_tensors(batch, top_k, model=model, places=places)
 
 
 def open_dialog(qtbot, folder, provider, **kwargs) -> BatchDialog:

@@ -32,7 +32,7 @@ class FakePredictor:
         self.fail_batches_over = fail_batches_over
         self.batch_sizes: list[int] = []
 
-    def predict_tensors(self, batch, top_k=None, model=None):
+    def predict_tensors(self, batch, top_k=None, model=None, places=None):
         self.batch_sizes.append(len(batch))
         if self.fail_batches_over is not None and len(batch) > self.fail_batches_over:
             raise MemoryError("batch too large for this test")

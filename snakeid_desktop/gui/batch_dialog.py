@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from ..batch_cli import Progress, format_duration
 from ..results import FileResult
+from .country_picker import CountryPicker
 from .batch_model import (
     COL_NOTES,
     COL_PATH,
@@ -102,6 +103,7 @@ class BatchDialog(QDialog):
         predictor_provider: Callable[[], object],
         initial_folder: str | None = None,
         use_cache: bool = True,
+        country: str | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("Classify a folder - SnakeID")
@@ -122,12 +124,12 @@ class BatchDialog(QDialog):
 
         self.thumbnails = ThumbnailLoader(parent=self)
         self.model = BatchResultsModel(self.thumbnails, self)
-        self._build_ui(initial_folder)
+        self._build_ui(initial_folder, country)
         self._update_buttons()
 
     # ---------------------------------------------------------------- layout
 
-    def _build_ui(self, initial_folder: str | None) -> None:
+    def _build_ui(self, initial_folder: str | None, country: str | None) -> None:
         layout = QVBoxLayout(self)
 
         row = QHBoxLayout()
@@ -150,6 +152,16 @@ class BatchDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
+
+        region_row = QHBoxLayout()
+        region_label = QLabel("Where were these photos taken?")
+        self.country_picker = CountryPicker(country)
+        region_label.setBuddy(self.country_picker)
+        region_row.addWidget(region_label)
+        region_row.addWidget(self.country_picker)
+        region_row.addWidget(QLabel("(a photo's own GPS location wins)"))
+        region_row.addStretch(1)
+        layout.addLayout(region_row)
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setFormat("%v / %m")
@@ -328,9 +340,10 @@ class BatchDialog(QDialog):
         self.progress_bar.setRange(0, 0)  # busy indicator while scanning / loading the model
         self.status_label.setText("Looking for photos…")
         provider, use_cache = self._predictor_provider, self._use_cache
+        country = self.country_picker.country() or "auto"
 
         def work(emit, cancel: threading.Event) -> dict:
-            return _classify_folder(folder, recursive, provider, use_cache, emit, cancel)
+            return _classify_folder(folder, recursive, provider, use_cache, emit, cancel, country)
 
         self._start_job("run", work)
 
@@ -552,7 +565,7 @@ class BatchDialog(QDialog):
         self._stop_worker()
 
 
-def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, emit, cancel) -> dict:
+def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, emit, cancel, country: str = "auto") -> dict:
     """The worker-thread side of a run: scan, load the model, classify, emit rows in chunks."""
     from ..batch import BatchEngine, check_row_count, scan_images
 
@@ -583,7 +596,7 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, e
         summary["cache_error"] = BatchCache.last_error if cache is None else None
     # As many candidates as the main window computes, so the risk flag (any venomous candidate
     # above the threshold) and a double-clicked row's card agree with a single classification.
-    engine = BatchEngine(predictor, cache=cache, top_k=MAX_TOP_K)
+    engine = BatchEngine(predictor, cache=cache, top_k=MAX_TOP_K, country=country)
     chunk: list[FileResult] = []
     rows = 0
     last_emit = time.monotonic()

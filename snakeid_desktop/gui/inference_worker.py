@@ -139,6 +139,7 @@ class Request:
     request_id: int
     source: Source
     top_k: int = MAX_TOP_K
+    country: str | None = None  # the user's "Where are you?" choice: a code, or None for anywhere
 
 
 # ---------------------------------------------------------------- the queue
@@ -305,7 +306,7 @@ class InferenceWorker(QObject):
         if predictor is not None:
             min_side = max(min_side, predictor.preprocessing.resize_size)
         try:
-            image, original_size, warnings = _decode(source, min_side)
+            image, original_size, warnings, photo_country = _decode(source, min_side)
         except ImageLoadError as exc:
             result = FileResult(path=label, error=str(exc), error_kind=exc.kind)
             return Outcome(request.request_id, source.name, result)
@@ -320,12 +321,15 @@ class InferenceWorker(QObject):
         else:
             if not self._queue.is_wanted(request.request_id):
                 return None
-            result.prediction = predictor.predict_images([image], top_k=request.top_k)[0]
+            from ..predictor import resolve_place
+
+            place = resolve_place(request.country, photo_country)
+            result.prediction = predictor.predict_images([image], top_k=request.top_k, places=[place])[0]
         return Outcome(request.request_id, source.name, result, photo, thumbnail, original_size)
 
 
 def _decode(source: Source, min_side: int):
-    """-> (PIL RGB image, original (w, h), warnings); raises ImageLoadError."""
+    """-> (PIL RGB image, original (w, h), warnings, country of the photo's GPS or None); raises ImageLoadError."""
     from .. import imageload
 
     if isinstance(source, PathSource):
@@ -340,8 +344,8 @@ def _decode(source: Source, min_side: int):
         if source.width <= 0 or source.height <= 0 or len(source.rgba) < 4 * source.width * source.height:
             raise ImageLoadError(f"The {source.name} is empty or incomplete.", "empty")
         image = Image.frombytes("RGBA", (source.width, source.height), source.rgba).convert("RGB")
-        return image, (source.width, source.height), []
-    return loaded.image, tuple(loaded.original_size), list(loaded.warnings)
+        return image, (source.width, source.height), [], None
+    return loaded.image, tuple(loaded.original_size), list(loaded.warnings), getattr(loaded, "gps_country", None)
 
 
 class _Loaded:
@@ -396,6 +400,7 @@ class InferenceController(QObject):
         self._queue = RequestQueue()
         self._loaded = _Loaded()
         self._next_id = 1
+        self.country: str | None = None  # the "Where are you?" choice, sent with every request
         self._live: set[int] = set()
         self._thread: QThread | None = None
         self._worker: InferenceWorker | None = None
@@ -445,10 +450,12 @@ class InferenceController(QObject):
     # -- requests
 
     def submit(self, sources: Iterable[Source], top_k: int = MAX_TOP_K) -> list[int]:
-        """Queue sources ahead of older work (the user just asked for them); returns their ids."""
+        """Queue sources ahead of older work (the user just asked for them); returns their ids.
+
+        Each request carries the current ``country`` choice (a photo's own GPS still wins over it)."""
         requests = []
         for source in sources:
-            requests.append(Request(self._next_id, source, top_k))
+            requests.append(Request(self._next_id, source, top_k, self.country))
             self._live.add(self._next_id)
             self._next_id += 1
         self._queue.put_front(requests)

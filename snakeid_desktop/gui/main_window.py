@@ -49,6 +49,7 @@ from .inference_worker import (
     PixelSource,
     Source,
 )
+from .country_picker import CountryPicker
 from .result_card import ResultCard
 from .settings import TOP_K_RANGE, AppSettings
 
@@ -268,6 +269,7 @@ class SessionEntry:
     kept_result: FileResult | None = None
     photo_evicted: bool = False  # display copy dropped to save memory; re-decoded on revisit
     refresh_id: int | None = None  # request re-decoding the evicted photo
+    reanswer_id: int | None = None  # request answering it again after the region changed
 
     @property
     def name(self) -> str:
@@ -292,6 +294,7 @@ class MainWindow(QMainWindow):
         self.catalogue = catalogue or default_catalogue()
         self.entries: dict[int, SessionEntry] = {}  # by request id, oldest first
         self._refreshes: dict[int, int] = {}  # photo re-decode request id -> entry id
+        self._reanswers: dict[int, int] = {}  # answer-again request id (new region) -> entry id
         self.current_id: int | None = None
         self.batch_dialog = None
         self._started = False
@@ -333,6 +336,13 @@ class MainWindow(QMainWindow):
         self.top_k_spin.valueChanged.connect(self._on_top_k_changed)
         toolbar.addWidget(top_k_label)
         toolbar.addWidget(self.top_k_spin)
+        country_label = QLabel("Where are you?")
+        self.country_picker = CountryPicker(self.settings.country)
+        country_label.setBuddy(self.country_picker)
+        self.country_picker.country_changed.connect(self._on_country_changed)
+        self.controller.country = self.country_picker.country()
+        toolbar.addWidget(country_label)
+        toolbar.addWidget(self.country_picker)
         outer.addLayout(toolbar)
 
         self.message_bar = QFrame()
@@ -578,6 +588,9 @@ class MainWindow(QMainWindow):
         if entry is not None and entry.refresh_id is not None:
             self.controller.cancel(entry.refresh_id)
             self._refreshes.pop(entry.refresh_id, None)
+        if entry is not None and entry.reanswer_id is not None:
+            self.controller.cancel(entry.reanswer_id)
+            self._reanswers.pop(entry.reanswer_id, None)
 
     def _evict_photos(self) -> None:
         """Keep display copies only for the newest photos (and the one on the card)."""
@@ -656,6 +669,19 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.request_id in self._reanswers:  # the same photo answered for a new region
+            entry = self.entries.get(self._reanswers.pop(outcome.request_id))
+            if entry is None:
+                return
+            entry.reanswer_id = None
+            keep_photo = entry.outcome.photo if entry.outcome is not None else None
+            entry.outcome = replace(outcome, request_id=entry.request_id, photo=outcome.photo or keep_photo)
+            entry.kept_result = None
+            self._evict_photos()
+            entry.item.setText(f"{entry.name}\n{_short_verdict(outcome.result)}")
+            if entry.request_id == self.current_id:
+                self._render_current()
+            return
         if outcome.request_id in self._refreshes:  # an evicted photo decoded again: keep the first answer
             entry = self.entries.get(self._refreshes.pop(outcome.request_id))
             if entry is not None and entry.outcome is not None:
@@ -681,6 +707,12 @@ class MainWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_request_failed(self, request_id: int, message: str) -> None:
+        if request_id in self._reanswers:  # keep the earlier answer; it says which region it assumed
+            entry = self.entries.get(self._reanswers.pop(request_id))
+            if entry is not None:
+                entry.reanswer_id = None
+            log.warning("could not answer a photo again for the new region: %s", message)
+            return
         if request_id in self._refreshes:
             entry = self.entries.get(self._refreshes.pop(request_id))
             if entry is not None:
@@ -702,6 +734,35 @@ class MainWindow(QMainWindow):
         self.queue_status.setText(f"{waiting} photo{'s' if waiting != 1 else ''} to classify" if waiting else "")
         loading = self.controller.state in ("idle", "loading")
         self.busy_indicator.setVisible(bool(waiting) or loading)
+
+    @Slot(object)
+    def _on_country_changed(self, country: str | None) -> None:
+        """Answer every photo of the session again for the new region (their old answers stay until then)."""
+        self.settings.country = country
+        self.controller.country = country
+        for entry in list(self.entries.values()):
+            if entry.error is not None:
+                continue
+            if entry.outcome is None:
+                self._resubmit_pending(entry)
+                continue
+            if entry.reanswer_id is not None:
+                self.controller.cancel(entry.reanswer_id)
+                self._reanswers.pop(entry.reanswer_id, None)
+            (entry.reanswer_id,) = self.controller.submit([entry.source], top_k=MAX_TOP_K)
+            self._reanswers[entry.reanswer_id] = entry.request_id
+
+    def _resubmit_pending(self, entry: SessionEntry) -> None:
+        """A photo still waiting was queued with the old region: queue it again under a new id."""
+        old_id = entry.request_id
+        self.controller.cancel(old_id)
+        (new_id,) = self.controller.submit([entry.source], top_k=MAX_TOP_K)
+        del self.entries[old_id]
+        entry.request_id = new_id
+        self.entries[new_id] = entry
+        entry.item.setData(ID_ROLE, new_id)
+        if self.current_id == old_id:
+            self.current_id = new_id
 
     @Slot(int)
     def _on_top_k_changed(self, value: int) -> None:
@@ -757,7 +818,8 @@ class MainWindow(QMainWindow):
                 self.show_message("The batch window is already open; choose the folder there.")
             return
         dialog = BatchDialog(
-            self, predictor_provider=self.controller.predictor, initial_folder=folder or self.settings.last_folder
+            self, predictor_provider=self.controller.predictor, initial_folder=folder or self.settings.last_folder,
+            country=self.country_picker.country(),
         )
         if hasattr(dialog, "open_result_requested"):
             dialog.open_result_requested.connect(self.show_file_result)

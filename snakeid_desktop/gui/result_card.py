@@ -149,10 +149,6 @@ class ResultCard(QWidget):
     def __init__(self, catalogue: Catalogue | None = None, parent=None):
         super().__init__(parent)
         self.catalogue = catalogue or default_catalogue()
-        from ..region import country_name, describe_coverage
-
-        self.country_name = lambda code: country_name(code) if code else None
-        self.coverage = describe_coverage(self.catalogue)
         self.setAccessibleName("Result")
         self.outcome: Outcome | None = None
 
@@ -299,11 +295,10 @@ class ResultCard(QWidget):
         read from the Prediction, never re-derived here."""
         pred = result.prediction
         best = pred.best
-        country_name = self.country_name(pred.country)
-        warning = warning_text(pred, country_name=country_name, coverage=self.coverage)
+        warning = warning_text(pred, self.catalogue)
         if warning:
             self._show(self.risk_banner, f"⚠ {warning}")
-        self._show(self.region_line, assumption_text(pred, country_name))
+        self._show(self.region_line, assumption_text(pred))
 
         if pred.verdict == "species" and best is not None:
             self._show(self.headline, best.common_name)

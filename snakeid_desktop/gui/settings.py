@@ -49,6 +49,21 @@ class AppSettings:
         self._qs.setValue("results/top_k", max(low, min(high, int(value))))
 
     @property
+    def country(self) -> str | None:
+        """The "Where are you?" choice: a known country code, or None for anywhere."""
+        value = self._qs.value("region/country")
+        if not value:
+            return None
+        from ..region import known_codes
+
+        code = str(value).upper()
+        return code if code in known_codes() else None
+
+    @country.setter
+    def country(self, code: str | None) -> None:
+        self._qs.setValue("region/country", code or "")
+
+    @property
     def last_folder(self) -> str | None:
         value = self._qs.value("files/last_folder")
         return str(value) if value and Path(str(value)).is_dir() else None
