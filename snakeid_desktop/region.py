@@ -405,7 +405,8 @@ def describe_coverage(catalogue: "Catalogue") -> str:
 
     Species are grouped by the country most of the remaining ones share (greedy set cover); each
     group is named by the countries all its species share: one country by its name, several by the
-    smallest region in resources/countries.json holding them, else '<country> and nearby countries'.
+    smallest region in resources/countries.json holding the first country and at least three quarters
+    of them (ranges spill over region edges), else '<country> and nearby countries'.
     """
     ranged = {slug: info.countries for slug, info in catalogue.species.items() if info.countries}
     regions = _regions()
@@ -422,7 +423,11 @@ def describe_coverage(catalogue: "Catalogue") -> str:
         if len(shared) == 1:
             names.append(_with_article(country_name(pick)))
         else:
-            fitting = [(len(members), name) for name, members in regions.items() if shared <= members]
+            fitting = [
+                (len(members), name)
+                for name, members in regions.items()
+                if pick in members and 4 * len(shared & members) >= 3 * len(shared)
+            ]
             names.append(min(fitting)[1] if fitting else f"{country_name(pick)} and nearby countries")
         remaining = {slug: c for slug, c in remaining.items() if pick not in c}
     count = len(catalogue.species)
