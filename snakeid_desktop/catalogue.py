@@ -21,6 +21,9 @@ class SpeciesInfo:
     medical_significance: str
     first_aid: str
     region: str = ""
+    # ISO 3166-1 alpha-2 codes of the countries where the species occurs; empty = unknown range.
+    countries: frozenset[str] = frozenset()
+    range_note: str = ""
 
     @property
     def common_name(self) -> str:
@@ -33,6 +36,7 @@ class Catalogue:
     first_aid_venomous: tuple[str, ...]
     first_aid_harmless: tuple[str, ...]
     disclaimer: str
+    range_source: str = ""
 
     def get(self, slug: str) -> SpeciesInfo:
         """The entry for ``slug``; an unknown slug gets a cautious placeholder rather than a crash."""
@@ -41,6 +45,19 @@ class Catalogue:
             name = slug.replace("-", " ").replace("_", " ").capitalize()
             info = SpeciesInfo(slug, name, (name,), "unknown", "No catalogue entry: treat as dangerous.", "")
         return info
+
+
+def _countries(path: Path, entry: dict) -> frozenset[str]:
+    """The entry's range as upper-case ISO codes; a code that is not ISO 3166-1 is a data error, not a guess."""
+    from .region import official_codes  # lazy: region's annotations name the catalogue
+
+    codes = entry.get("countries", [])
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        raise ValueError(f"{path}: {entry['slug']}: countries must be a list of ISO 3166-1 alpha-2 codes")
+    unknown = sorted(set(codes) - official_codes())
+    if unknown:
+        raise ValueError(f"{path}: {entry['slug']}: not ISO 3166-1 alpha-2 codes: {', '.join(unknown)}")
+    return frozenset(codes)
 
 
 def load_catalogue(path: Path | str | None = None) -> Catalogue:
@@ -58,12 +75,15 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
             medical_significance=entry["medical_significance"],
             first_aid=entry.get("first_aid", ""),
             region=entry.get("region", ""),
+            countries=_countries(path, entry),
+            range_note=entry.get("range_note", ""),
         )
     return Catalogue(
         species=species,
         first_aid_venomous=tuple(data["first_aid"]["venomous"]),
         first_aid_harmless=tuple(data["first_aid"]["harmless"]),
         disclaimer=data["disclaimer"],
+        range_source=data.get("range_source", ""),
     )
 
 

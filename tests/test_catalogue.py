@@ -110,3 +110,46 @@ def test_forbidden_remedies_only_appear_as_prohibitions(catalogue):
 )
 def test_unsafe_sentence_check(text, flagged):
     assert bool(unsafe_sentences(text)) is flagged
+
+
+# --- species ranges --------------------------------------------------------------------------------
+
+
+def test_every_species_has_a_valid_range(catalogue):
+    from snakeid_desktop.region import official_codes
+
+    codes = official_codes()
+    assert len(codes) == 249
+    for slug, info in catalogue.species.items():
+        assert info.countries, slug
+        assert info.countries <= codes, slug
+    assert catalogue.range_source.strip()
+
+
+def test_ranges_hold_known_facts(catalogue):
+    for slug in ("naja-philippinensis", "naja-samarensis", "dendrelaphis-marenae", "trimeresurus-flavomaculatus"):
+        assert catalogue.get(slug).countries == {"PH"}, slug
+    assert {"MZ", "ZA", "ZW", "BW", "NA", "ZM", "MW", "TZ", "SZ"} <= catalogue.get("naja-mossambica").countries
+    assert {"PH", "MY", "ID", "SG"} <= catalogue.get("naja-sumatrana").countries
+    assert {"SA", "YE"} <= catalogue.get("bitis-arietans").countries  # the Arabian population
+    assert "PH" not in catalogue.get("bitis-arietans").countries
+
+
+@pytest.mark.skipif(not SPECIES_CSV.is_file(), reason="shared training data not present")
+def test_training_photos_come_from_inside_the_range(catalogue):
+    """Each species' range includes where its training photos were taken (MozSnake: MZ; else PH)."""
+    with SPECIES_CSV.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        where = "MZ" if "Mozambique" in row["region_of_source_images"] else "PH"
+        assert where in catalogue.get(row["species_slug"]).countries, row["species_slug"]
+
+
+@pytest.mark.parametrize("bad", [["UK"], ["ph"], "PH", [12]])
+def test_load_catalogue_rejects_codes_that_are_not_iso(tmp_path, raw_entries, bad):
+    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    data["species"][0]["countries"] = bad
+    path = tmp_path / "species.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="bitis-arietans"):
+        load_catalogue(path)
