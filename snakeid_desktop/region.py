@@ -127,6 +127,11 @@ def country_name(code: str) -> str:
     return table.official.get(upper) or table.extra.get(upper) or code
 
 
+def country_name_with_article(code: str) -> str:
+    """A country's name as it reads inside a sentence: 'the Philippines', 'Mozambique'."""
+    return _with_article(country_name(code))
+
+
 def _with_article(name: str) -> str:
     """'the Philippines', 'the United Kingdom', but 'Mozambique'."""
     words = name.split()

@@ -268,7 +268,7 @@ def test_folder_drop_offers_the_batch_dialog(qtbot, window, tmp_path, monkeypatc
 
         open_result_requested = Signal(object)
 
-        def __init__(self, parent, *, predictor_provider, initial_folder=None):
+        def __init__(self, parent, *, predictor_provider, initial_folder=None, country=None):
             super().__init__(parent)
             calls.append((predictor_provider, initial_folder))
 

@@ -304,7 +304,7 @@ class BatchResultsModel(QAbstractTableModel):
             if col == COL_NOTES:
                 return self._display(result, col) or None
             if col == COL_VENOM and result.prediction is not None and result.prediction.risk:
-                return "A venomous species is among the likely candidates: treat this snake as dangerous."
+                return "The venom warning is on: a venomous snake is likely enough to treat this one as dangerous."
             return None
         if role == Qt.ItemDataRole.DecorationRole and col == COL_PATH and self.thumbnails is not None:
             return self.thumbnails.get(result.path)
@@ -338,43 +338,6 @@ class BatchResultsModel(QAbstractTableModel):
             if pred.risk:  # the predictor's warning, in the table's words
                 return f"⚠ {venom_words(species.venomous).capitalize()}" if named_venomous else "⚠ May be venomous"
             return venom_words(species.venomous).capitalize() if species is not None else ""
-        if col == COL_NOTES:
-                return self._display(result, col) or None
-            if col == COL_VENOM and result.prediction is not None and result.prediction.risk:
-                return "A venomous species is among the likely candidates: treat this snake as dangerous."
-            return None
-        if role == Qt.ItemDataRole.DecorationRole and col == COL_PATH and self.thumbnails is not None:
-            return self.thumbnails.get(result.path)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if not result.ok or (col == COL_VENOM and result.prediction is not None and result.prediction.risk):
-                return QBrush(ERROR_COLOUR)
-            return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def _display(self, result: FileResult, col: int) -> str:
-        pred = result.prediction if result.ok else None
-        species = shown_species(result)
-        if col == COL_PATH:
-            return self._shown_path(result)
-        if col == COL_VERDICT:
-            return VERDICT_LABELS.get(pred.verdict, pred.verdict) if pred is not None else "Error"
-        if col == COL_SPECIES:
-            if species is None:
-                return ""
-            name = f"{species.common_name} ({species.scientific_name})"
-            return name if pred.verdict == "species" else f"{name}?"
-        if col == COL_PROBABILITY:
-            value = confidence(result)
-            return f"{value * 100:.1f} %" if value is not None else ""
-        if col == COL_VENOM:
-            if pred is None:
-                return ""
-            if species is None:  # not a snake: venom only matters if a venomous candidate is still likely
-                return "⚠ Venomous candidate (risk)" if pred.risk else ""
-            label = VENOM_LABELS.get(species.venomous, species.venomous)
-            return f"⚠ {label} (risk)" if pred.risk else label
         if col == COL_NOTES:
             if not result.ok:
                 return result.error or "Failed"
