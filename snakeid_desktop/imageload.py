@@ -29,13 +29,39 @@ several threads, so flipping it per call would race. Instead:
   ``ImageLoadError(kind="truncated")``. A PNG lacking its IEND chunk that still decodes
   (all rows present, or some other code in the process did set the global) gets the warning.
 
-Decompression bombs: anything over ``MAX_PIXELS`` (160 MP, checked on the header before any
-pixel is decoded) is refused, as is anything Pillow itself flags (``DecompressionBombError``,
-and ``DecompressionBombWarning`` where warning filters turn it into an exception). 160 MP
-covers 100-150 MP medium-format cameras and 108 MP phone modes, stays under Pillow's own
-hard stop (~179 MP by default), and caps a full decode at ~640 MB (RGBA) per image while
-several images decode at once. (Pillow prints a DecompressionBombWarning for 90-160 MP
-images; silencing it would need ``warnings.catch_warnings``, which is not thread-safe either.)
+Decompression bombs and memory: anything over ``MAX_PIXELS`` (160 MP, checked on the header
+before any pixel is decoded) is refused, as is anything Pillow itself flags
+(``DecompressionBombError``, and ``DecompressionBombWarning`` where warning filters turn it into
+an exception), and anything more than ``MAX_ASPECT_RATIO`` (100:1) longer than wide: a
+475-byte 1x100000 PNG is a line, not a photo (kind ``bad_dimensions``); preprocessing
+centre-crops milder shapes to 3:1 before resizing, so the model's input is bounded too.
+160 MP covers 100-150 MP medium-format cameras and 108 MP phone modes and stays under Pillow's
+own hard stop (~179 MP). Conversions (16-bit, float, alpha, palette, CMYK) run by strips after
+reducing where that changes nothing, and the decoded RGB picture is not copied. Measured peak
+per 159 MP picture (``benchmarks/bench_memory.py``, above the process's baseline), worst cases
+float TIFF / LA PNG / RGBA PNG: ~0.66 GB with ``min_side=256`` (was 1.8-2.0 GB) and ~1.27 GB
+decoded at full size (was 1.8-2.0 GB). On top of that, every decode reserves its estimated peak
+(file bytes + decoded picture + result + strip temporaries, from the header) from one
+process-wide :class:`DecodeBudget` of ``DECODE_BUDGET_BYTES`` (1.5 GiB, or a quarter of
+physical memory if smaller) and waits until it fits, so the batch engine's decoder threads and
+the GUI together stay within it: four 159 MP worst cases decoded at once peaked at 1.34 GB above
+baseline (most reserved at once 1.31 GB) where they used to reach 4.7 GB and fail. A picture
+whose estimate exceeds the whole budget runs alone. (The bytes of files waiting for their turn
+are outside the budget: at most one file, <= 512 MB, per waiting thread.)
+
+Colour: an embedded ICC profile (RGB family, or CMYK with a CMYK profile) is converted to sRGB
+with littlecms (``PIL.ImageCms``), after reduction, so the model and the display see the same
+colours whatever space the photo was saved in (Display P3, Adobe RGB, ProPhoto). A damaged or
+mismatched profile keeps the stored pixels and adds a warning; a grey profile is ignored. The
+result carries no profile: its pixels are sRGB. Cost: ~2 ms per 12 MP JPEG at ``min_side=256``,
+~135 ms at full size (``benchmarks/bench_decode.py --icc``).
+
+Damage that still decodes is reported in ``LoadedImage.warnings``: a JPEG whose bottom (or
+whole picture) is libjpeg's flat mid-grey, as zeroed or missing scan data decodes (none of the
+535 validation photos trips it), and Pillow's own warnings ("Corrupt EXIF data", ...), which are
+routed per thread from a ``warnings.showwarning`` hook installed at import (see the comment
+there) instead of reaching stderr. An MPO's gain map or preview (Ultra HDR photos) is not
+counted as an extra frame; stereo and multi-angle views are.
 
 Transparency is composited on mid-grey (128, 128, 128): with the model's normalisation it
 sits at the centre of the input range, i.e. the least informative colour, where white or
