@@ -120,6 +120,30 @@ def bench_size(size: tuple[int, int], runs: int, prep: Preprocessing, noise: flo
         )
 
 
+def bench_icc(size: tuple[int, int], runs: int, prep: Preprocessing, noise: float) -> None:
+    from tests.icc_profiles import DISPLAY_P3_COLORANTS, rgb_profile
+
+    with tempfile.TemporaryDirectory() as folder:
+        plain = Path(folder) / "plain.jpg"
+        make_photo(plain, size, noise)
+        tagged = Path(folder) / "p3.jpg"
+        with Image.open(plain) as im:  # same pixels, same quality, plus the profile
+            im.save(tagged, "JPEG", quality=92, icc_profile=rgb_profile("Display P3", DISPLAY_P3_COLORANTS))
+        steps = {
+            "untagged, min_side=256": lambda: load_image(plain, min_side=prep.resize_size),
+            "Display P3, min_side=256": lambda: load_image(tagged, min_side=prep.resize_size),
+            "untagged, full size": lambda: load_image(plain),
+            "Display P3, full size": lambda: load_image(tagged),
+        }
+        wall, cpu, _ = time_interleaved(steps, runs)
+        print(f"\nICC conversion to sRGB, {size[0]}x{size[1]} JPEG ({size[0] * size[1] / 1e6:.0f} MP), {runs} runs")
+        for name in steps:
+            print(f"{name:<26} {statistics.median(wall[name]):>10.1f} ms  CPU {statistics.median(cpu[name]):>8.1f} ms")
+        for label in ("min_side=256", "full size"):
+            extra = statistics.median(wall[f"Display P3, {label}"]) - statistics.median(wall[f"untagged, {label}"])
+            print(f"cost of the profile ({label}): {extra:+.1f} ms per photo")
+
+
 def parse_size(text: str) -> tuple[int, int]:
     w, _, h = text.lower().partition("x")
     return int(w), int(h)
@@ -131,6 +155,7 @@ def main() -> None:
     parser.add_argument("--size", type=parse_size, action="append", help="WxH, repeatable (default 4000x3000)")
     parser.add_argument("--noise", type=float, default=0.18, help="share of sensor-like noise, 0..1")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's choice)")
+    parser.add_argument("--icc", action="store_true", help="also time the colour-profile conversion")
     args = parser.parse_args()
     # As the app runs: with extra torch threads, the tiny preprocessing tensor ops mostly wait
     # on each other (measured: 2 threads on a busy 2-core machine, 37 ms instead of 2 ms).
@@ -144,6 +169,8 @@ def main() -> None:
     )
     for size in args.size or [(4000, 3000)]:
         bench_size(size, args.runs, prep, args.noise)
+        if args.icc:
+            bench_icc(size, args.runs, prep, args.noise)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,27 @@
 Evaluation-time geometry: resize the shorter side to ``resize_size`` then centre-crop
 ``input_size``. Training augments before calling :func:`to_normalized_tensor`, so the
 pixel scaling and normalisation are identical on both sides by construction.
+
+A picture more elongated than ``MAX_ASPECT_RATIO`` is first centre-cropped to that ratio: the
+final crop only ever sees the central square, and without the pre-crop resizing the shorter side
+of a 1x100000 strip to 256 px would allocate ~19 GB. Up to that ratio (every ordinary photo and
+panorama the loader does not already warn about) the result is unchanged.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
+
+from .imageload import ELONGATED_RATIO
+
+# Same threshold as the loader's "very elongated" warning, so a picture that is pre-cropped here
+# has always been reported as such to the user.
+MAX_ASPECT_RATIO = ELONGATED_RATIO
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,20 @@ def resize_shorter_side(image: Image.Image, size: int) -> Image.Image:
     return image.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=3.0)
 
 
+def crop_to_aspect(image: Image.Image, max_ratio: float = MAX_ASPECT_RATIO) -> Image.Image:
+    """The centred part of ``image`` whose long side is at most ``max_ratio`` times its short side."""
+    w, h = image.size
+    short = min(w, h)
+    longest = max(1, math.floor(short * max_ratio))
+    if max(w, h) <= longest:
+        return image
+    if w > h:
+        left = (w - longest) // 2
+        return image.crop((left, 0, left + longest, h))
+    top = (h - longest) // 2
+    return image.crop((0, top, w, top + longest))
+
+
 def center_crop(image: Image.Image, size: int) -> Image.Image:
     w, h = image.size
     left, top = max(0, (w - size) // 2), max(0, (h - size) // 2)
@@ -70,7 +96,8 @@ def to_normalized_tensor(image: Image.Image, prep: Preprocessing) -> torch.Tenso
 
 
 def eval_transform(image: Image.Image, prep: Preprocessing) -> torch.Tensor:
-    image = center_crop(resize_shorter_side(image, prep.resize_size), prep.input_size)
+    # Bounded work whatever the shape: at most resize_size x (MAX_ASPECT_RATIO * resize_size) pixels.
+    image = center_crop(resize_shorter_side(crop_to_aspect(image), prep.resize_size), prep.input_size)
     return to_normalized_tensor(image, prep)
 
 

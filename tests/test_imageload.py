@@ -667,3 +667,319 @@ def test_heic_without_pillow_heif_gets_a_clear_error(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines and lines[0] == "unsupported_format", proc.stdout + proc.stderr
     assert "pillow-heif" in lines[1]
+
+
+# --- shapes that would make preprocessing allocate gigabytes ---------------------------------
+
+
+def test_a_line_of_pixels_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "line.png"
+    Image.new("RGB", (1, 100_000), RED).save(path)  # ~475 bytes; resized for the model: ~19 GB
+    assert path.stat().st_size < 2000
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded pixels of a refused picture"))
+    with pytest.raises(ImageLoadError) as caught:
+        load_image(path, min_side=256)
+    assert caught.value.kind == "bad_dimensions" and caught.value.kind in imageload.KINDS
+    assert str(path) in str(caught.value) and "1x100000" in str(caught.value)
+
+
+def test_elongated_picture_is_preprocessed_with_bounded_work(monkeypatch):
+    from snakeid_desktop.preprocess import MAX_ASPECT_RATIO, Preprocessing, eval_transform
+
+    loaded = load_image_bytes(encode(Image.new("RGB", (300, 30_000), GREEN), "PNG"), min_side=256)
+    assert any("elongated" in w for w in loaded.warnings)
+    sizes = []
+    real_resize = Image.Image.resize
+
+    def recording_resize(self, size, *args, **kwargs):
+        sizes.append(size)
+        return real_resize(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", recording_resize)
+    prep = Preprocessing(224, 256)
+    tensor = eval_transform(loaded.image, prep)
+    assert tuple(tensor.shape) == (3, 224, 224)
+    # Without the pre-crop this resize asked for 256 x 25600 (a 1x100000 line: 256 x 25.6 million).
+    assert sizes and all(w * h <= 256 * 256 * MAX_ASPECT_RATIO + 256 for w, h in sizes), sizes
+    assert near([round(v * 127.5 + 127.5) for v in tensor[:, 112, 112].tolist()], GREEN, 2)
+
+
+@pytest.mark.parametrize("size", [(400, 300), (300, 900), (900, 300)], ids=["4:3", "1:3", "3:1"])
+def test_pre_crop_changes_nothing_up_to_the_ratio(size):
+    from snakeid_desktop.preprocess import Preprocessing, center_crop, eval_transform, resize_shorter_side, to_normalized_tensor
+
+    prep = Preprocessing(224, 256)
+    image = scene(size)
+    before = to_normalized_tensor(center_crop(resize_shorter_side(image, 256), 224), prep)
+    assert bool((eval_transform(image, prep) == before).all())
+
+
+def test_pre_crop_keeps_the_centre_of_a_wide_panorama():
+    from snakeid_desktop.preprocess import Preprocessing, center_crop, eval_transform, resize_shorter_side, to_normalized_tensor
+
+    prep = Preprocessing(224, 256)
+    image = scene((2000, 300))  # 6.7:1, cropped to 3:1 first
+    uncropped = to_normalized_tensor(center_crop(resize_shorter_side(image, 256), 224), prep)
+    assert float((eval_transform(image, prep) - uncropped).abs().mean()) < 0.01
+
+
+# --- the process-wide decode budget ----------------------------------------------------------
+
+
+def _run_reservations(budget, sizes, hold=0.05):
+    """Reserve each size from its own thread; -> the most reservations that were active at once."""
+    import time
+
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def work(n):
+        with budget.reserve(n):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            time.sleep(hold)
+            with lock:
+                active[0] -= 1
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a reservation never got its turn"
+    return most[0]
+
+
+def test_budget_runs_what_fits_side_by_side_and_no_more():
+    budget = imageload.DecodeBudget(100)
+    assert _run_reservations(budget, [30] * 6) == 3
+    assert budget.peak <= 100 and budget.in_use == 0 and budget.active == 0
+
+
+def test_reservation_larger_than_the_budget_runs_alone():
+    budget = imageload.DecodeBudget(100)
+    assert _run_reservations(budget, [10, 500, 10, 500, 10]) in (1, 2)  # small ones may pair up
+    assert _run_reservations(imageload.DecodeBudget(100), [500] * 4) == 1
+    assert budget.in_use == 0
+
+
+def test_loader_waits_for_the_budget(monkeypatch):
+    # A budget of one byte: every decode is "larger than the budget", so they run one at a time.
+    budget = imageload.DecodeBudget(1)
+    monkeypatch.setattr(imageload, "_budget", budget)
+    reserved = []
+    real_reserve = budget.reserve
+
+    def recording_reserve(n):
+        reserved.append(n)
+        return real_reserve(n)
+
+    monkeypatch.setattr(budget, "reserve", recording_reserve)
+    data = encode(Image.merge("LA", [Image.linear_gradient("L").resize((800, 600))] * 2), "PNG")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(load_image_bytes(data, min_side=64))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and budget.peak == max(reserved) and budget.in_use == 0
+    # The estimate covers the decoded LA picture (4 bytes/pixel in Pillow) and the file's bytes.
+    assert min(reserved) >= 800 * 600 * 4 + len(data)
+
+
+def test_default_budget_is_sane():
+    assert 256 * 2**20 <= imageload.DECODE_BUDGET_BYTES <= 1536 * 2**20
+    assert imageload._budget.limit == imageload.DECODE_BUDGET_BYTES
+
+
+@pytest.mark.parametrize("min_side", [None, 64])
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "F", "I;16", "CMYK", "L"])
+def test_conversion_by_strips_matches_whole_picture(monkeypatch, mode, min_side):
+    base = scene((397, 261))
+    image = base.convert("I").point(lambda v: v * 200).convert("I;16") if mode == "I;16" else base.convert(mode)
+    data = encode(image, "TIFF")
+    whole = load_image_bytes(data, min_side=min_side).image
+    monkeypatch.setattr(imageload, "STRIP_PIXELS", 397 * 7)  # 7 rows a strip, not a multiple of the factor
+    strips = load_image_bytes(data, min_side=min_side).image
+    assert strips.size == whole.size and strips.tobytes() == whole.tobytes()
+
+
+# --- colour profiles ---------------------------------------------------------------------------
+
+
+def srgb_encode(linear: float) -> int:
+    """The sRGB transfer function (IEC 61966-2-1), independent of littlecms."""
+    v = 12.92 * linear if linear <= 0.0031308 else 1.055 * linear ** (1 / 2.4) - 0.055
+    return round(v * 255)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_embedded_profile_is_converted_to_srgb(fmt):
+    from tests.icc_profiles import SRGB_COLORANTS, rgb_profile
+
+    # sRGB primaries with linear-light curves: grey v must come out as srgb_encode(v / 255).
+    linear = rgb_profile("linear-light test profile", SRGB_COLORANTS, gamma=None)
+    image = Image.new("RGB", (96, 64))
+    for i, v in enumerate((32, 64, 160)):
+        image.paste((v, v, v), (32 * i, 0, 32 * i + 32, 64))
+    loaded = load_image_bytes(encode(image, fmt, icc_profile=linear))
+    assert loaded.warnings == []
+    for i, v in enumerate((32, 64, 160)):
+        expected = srgb_encode(v / 255)
+        assert near(loaded.image.getpixel((32 * i + 16, 32)), (expected,) * 3, 2), (v, expected)
+    assert "icc_profile" not in loaded.image.info  # the pixels are sRGB now
+
+
+@pytest.mark.parametrize("min_side", [None, 16])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_wide_gamut_photo_matches_a_reference_conversion(fmt, min_side):
+    from PIL import ImageCms
+
+    from tests.icc_profiles import DISPLAY_P3_COLORANTS, rgb_profile
+
+    p3 = rgb_profile("Display P3 (test)", DISPLAY_P3_COLORANTS, gamma=2.2)
+    image = Image.new("RGB", (64, 64), (150, 90, 60))
+    image.paste((40, 200, 60), (0, 32, 64, 64))
+    untagged = load_image_bytes(encode(image, fmt, quality=95), min_side=min_side).image
+    tagged = load_image_bytes(encode(image, fmt, quality=95, icc_profile=p3), min_side=min_side).image
+    reference = ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(p3)), ImageCms.createProfile("sRGB"))
+    for y in (8, 48):
+        x, sy = 8 * untagged.size[0] // 64, y * untagged.size[1] // 64
+        assert near(tagged.getpixel((x, sy)), reference.getpixel((8, y)), 3), (tagged.getpixel((x, sy)), reference.getpixel((8, y)))
+        assert max(abs(a - b) for a, b in zip(tagged.getpixel((x, sy)), untagged.getpixel((x, sy)))) > 10
+
+
+def test_cmyk_profile_is_used_for_cmyk_pictures():
+    from PIL import ImageCms
+
+    # No CMYK profile ships with Pillow; a profile of the wrong colour space must not be applied.
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    loaded = load_image_bytes(encode(Image.new("CMYK", (64, 48), (0, 255, 255, 0)), "JPEG", icc_profile=srgb))
+    cmyk_red(loaded)
+    assert any("does not match" in w for w in loaded.warnings), loaded.warnings
+
+
+@pytest.mark.parametrize("profile", [b"not a profile" * 10, b"\0" * 200], ids=["garbage", "zeros"])
+def test_broken_profile_keeps_the_pixels_and_warns(profile):
+    image = Image.new("RGB", (64, 48), (40, 200, 60))
+    loaded = load_image_bytes(encode(image, "PNG", icc_profile=profile), name="odd.png")
+    assert loaded.image.getpixel((10, 10)) == (40, 200, 60)
+    assert any("colour profile" in w and "odd.png" in w for w in loaded.warnings), loaded.warnings
+
+
+def test_pyinstaller_spec_keeps_colour_management():
+    spec = (REPO_ROOT / "pyinstaller.spec").read_text()
+    excludes = spec[spec.index("EXCLUDES = [") : spec.index("]", spec.index("EXCLUDES = ["))]
+    assert "ImageCms" not in excludes and "_imagingcms" not in excludes
+
+
+# --- zeroed scan data ------------------------------------------------------------------------
+
+
+def zero_scan(data: bytes, start_fraction: float, end_fraction: float = 1.0) -> bytes:
+    """A JPEG whose entropy-coded data is zeroed between two fractions of it (the end marker kept)."""
+    out = bytearray(data)
+    sos = out.find(b"\xff\xda")
+    first = sos + 2 + int.from_bytes(out[sos + 2 : sos + 4], "big")
+    last = len(out) - 2
+    a, b = first + int((last - first) * start_fraction), first + int((last - first) * end_fraction)
+    out[a:b] = bytes(b - a)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("min_side", [None, 64])
+@pytest.mark.parametrize(
+    "start, end, says", [(0.0, 1.0, "flat grey picture"), (0.5, 1.0, "bottom"), (0.3, 0.6, "bottom")],
+    ids=["all", "tail", "middle"],
+)
+def test_zeroed_jpeg_data_is_reported(start, end, says, min_side):
+    photo = encode(scene((800, 600)), "JPEG", quality=90)
+    loaded = load_image_bytes(zero_scan(photo, start, end), name="card.jpg", min_side=min_side)
+    assert any(says in w and "card.jpg" in w for w in loaded.warnings), loaded.warnings
+    assert load_image_bytes(photo, min_side=min_side).warnings == []
+
+
+def test_grey_photo_content_is_not_an_alarm():
+    # A grey wall or fog still has light falling off across it (here 118..138) and sensor noise;
+    # only a picture flat to +-2 levels over whole rows (which no camera makes) is reported.
+    light = Image.linear_gradient("L").rotate(90).resize((800, 600)).point(lambda v: 118 + v * 20 // 255)
+    wall = Image.blend(light.convert("RGB"), Image.effect_noise((800, 600), 40).convert("RGB"), 0.1)
+    for min_side in (None, 64):
+        assert load_image_bytes(encode(wall, "JPEG"), min_side=min_side).warnings == []
+
+
+# --- smaller format cases --------------------------------------------------------------------
+
+
+def test_png_with_large_metadata_decodes():
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    xmp = "".join(f"<rdf:li>{(i * 7919) % 100003:x}</rdf:li>" for i in range(120_000))  # ~2.5 MB
+    info.add_text("XML:com.adobe.xmp", xmp, zip=True)
+    data = encode(scene(), "PNG", pnginfo=info)
+    loaded = load_image_bytes(data, name="edited.png")
+    assert loaded.original_size == (320, 240) and loaded.warnings == []
+
+
+def test_truncated_avif_is_incomplete():
+    data = avif_bytes()
+    with pytest.raises(ImageLoadError) as caught:
+        load_image_bytes(truncated(data, 0.6), name="cut.avif")
+    assert caught.value.kind == "truncated", str(caught.value)
+
+
+def test_truncated_heic_is_incomplete():
+    data = heic_bytes()
+    with pytest.raises(ImageLoadError) as caught:
+        load_image_bytes(truncated(data, 0.6), name="cut.heic")
+    assert caught.value.kind == "truncated", str(caught.value)
+
+
+def mpo_with_secondary(mp_type: int | None) -> bytes:
+    """A primary JPEG plus a second image in an MPF index (how Ultra HDR stores its gain map)."""
+    primary, secondary = scene(), Image.linear_gradient("L").resize((160, 120)).convert("RGB")
+    data = bytearray(encode(primary, "MPO", save_all=True, append_images=[secondary]))
+    if mp_type is not None:  # Pillow writes type 0 (Undefined) for the second entry: change it
+        mpf = data.find(b"MPF\0")
+        entries = data.find(struct.pack("<HHI", 0xB002, 7, 32), mpf)  # little-endian MP Entry tag
+        assert entries > 0
+        value = int.from_bytes(data[entries + 8 : entries + 12], "little")
+        second = mpf + 4 + value + 16
+        flags = int.from_bytes(data[second : second + 4], "little") & 0xFF000000
+        data[second : second + 4] = (flags | mp_type).to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_gain_map_mpo_does_not_warn_about_frames():
+    loaded = load_image_bytes(mpo_with_secondary(None), name="ultrahdr.jpg")
+    assert loaded.format == "MPO" and loaded.original_size == (320, 240)
+    assert loaded.warnings == []
+
+
+def test_stereo_mpo_still_warns_about_frames():
+    loaded = load_image_bytes(mpo_with_secondary(0x020002), name="stereo.mpo")  # Multi-Frame: Disparity
+    assert any("2 frames" in w for w in loaded.warnings), loaded.warnings
+
+
+def test_pillow_warnings_land_in_the_result_not_on_stderr(tmp_path):
+    """In a plain process (pytest replaces warnings.showwarning for each test, so not here)."""
+    path = tmp_path / "badexif.jpg"
+    path.write_bytes(encode(scene(), "JPEG", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00\x0f\x01\x02\x00\xff\x00\x00\x00\x40\x00\x00\x00"))
+    code = f"""
+        import threading
+        from snakeid_desktop.imageload import load_image
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(load_image({str(path)!r}))) for _ in range(3)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        for r in results: print(r.warnings)
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and all("damaged EXIF" in line for line in lines), proc.stdout
+    assert "EXIF" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
