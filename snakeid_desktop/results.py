@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from .names import name_bytes_b64, readable
+
 # The risk flag looks at the 3 most likely species however many candidates are displayed: its threshold
 # is fitted on val with exactly this rule (training/finalize.py), so the CLI, batch and GUI agree.
 RISK_CANDIDATES = 3
@@ -48,13 +50,20 @@ class FileResult:
         return self.error is None and self.prediction is not None
 
     def to_json(self) -> dict:
+        """Always valid Unicode (so always valid UTF-8 JSON): a name that is not UTF-8 appears in
+        ``path`` with its undecodable bytes as ``\\xNN``, and exactly in ``path_bytes_b64``
+        (base64 of the raw bytes), a key present only for such names."""
         pred = self.prediction
-        return {
-            "path": self.path,
+        data = {
+            "path": readable(self.path),
             "status": "ok" if self.ok else "error",
-            "error": self.error,
+            "error": readable(self.error) if self.error is not None else None,
             "verdict": pred.verdict if pred else None,
             "risk": bool(pred.risk) if pred else False,
             "top": [asdict(c) for c in pred.top] if pred else [],
-            "warnings": list(self.warnings),
+            "warnings": [readable(w) for w in self.warnings],
         }
+        raw = name_bytes_b64(self.path)
+        if raw is not None:
+            data["path_bytes_b64"] = raw
+        return data
