@@ -209,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="classify a whole folder, writing CSV (and JSON)")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
-    p.add_argument("--csv", required=True, metavar="OUT.csv")
-    p.add_argument("--json", metavar="OUT.json")
+    p.add_argument("--csv", required=True, metavar="OUT.csv", help="CSV file to write, or - for standard output")
+    p.add_argument("--json", metavar="OUT.json", help="also a JSON file, or - for standard output")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output even if it is not an earlier SnakeID export")
     p.add_argument("--top", type=int, default=3, metavar="K")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=None, help="decoder threads (default: automatic)")

@@ -258,6 +258,15 @@ class _AtomicTextWriter:
     def _finish_content(self) -> None:
         """Subclasses write their closing text here."""
 
+    @contextlib.contextmanager
+    def _abort_on_error(self):
+        """For a subclass's first writes: if they fail the caller never gets the writer to abort."""
+        try:
+            yield
+        except BaseException:
+            self.abort()
+            raise
+
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             fd, self._lock_fd = self._lock_fd, None
@@ -337,8 +346,9 @@ def commit_all(writers: Iterable[_AtomicTextWriter]) -> None:
 class CsvResultWriter(_AtomicTextWriter):
     def __init__(self, path: Path | str | None = None, *, stream: IO[str] | None = None):
         super().__init__(path, newline="", stream=stream)  # the csv module writes its own line endings
-        self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
-        self._csv.writeheader()
+        with self._abort_on_error():
+            self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
+            self._csv.writeheader()
 
     def write(self, result: FileResult) -> None:
         self._csv.writerow(csv_row(result))
@@ -348,7 +358,8 @@ class CsvResultWriter(_AtomicTextWriter):
 class JsonResultWriter(_AtomicTextWriter):
     def __init__(self, path: Path | str | None = None, *, stream: IO[str] | None = None):
         super().__init__(path, stream=stream)
-        self._fh.write("[")
+        with self._abort_on_error():
+            self._fh.write("[")
 
     def write(self, result: FileResult) -> None:
         self._fh.write(",\n  " if self.rows else "\n  ")
