@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__ as app_version
 from . import paths
+from .names import is_exact_text
 from .results import Candidate, FileResult, Prediction
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ def result_to_record(result: FileResult) -> str:
             "risky": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous] for c in pred.risky],
             "warnings": list(result.warnings),
         },
-        ensure_ascii=False,
+        # ASCII escapes keep a warning that quotes an undecodable file name storable (and exact).
+        ensure_ascii=True,
     )
 
 
@@ -124,8 +126,11 @@ class BatchCache:
     last_error: str | None = None
 
     @staticmethod
-    def _abs(path: str) -> str:
-        return os.path.abspath(path)
+    def _abs(path: str) -> str | bytes:
+        absolute = os.path.abspath(path)
+        # sqlite stores text as UTF-8, which a name with undecodable bytes is not: key such a
+        # name by its raw bytes (a BLOB never equals a TEXT key, so no two names can collide).
+        return absolute if is_exact_text(absolute) else os.fsencode(absolute)
 
     def lookup(self, path: str, st: os.stat_result, key: str) -> FileResult | None:
         """The stored result for ``path`` under model ``key`` if size and mtime still match."""

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from . import __version__
 from .errors import ModelBundleError
+from .names import for_terminal
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -29,35 +32,67 @@ def _load_predictor(args):
     return Predictor.load(args.weights, top_k=getattr(args, "top", 3))
 
 
+def _file_mode(path: str) -> int | None:
+    """``st_mode`` of ``path``, or None when it cannot be checked (missing, or inside a folder
+    without execute permission): such a path is passed on and the loader reports it."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        return None
+
+
+def _is_folder(path: str) -> bool:
+    mode = _file_mode(path)
+    return mode is not None and stat.S_ISDIR(mode)
+
+
+def _listable_child(path: str) -> bool:
+    """A regular file, or one that cannot be checked (it gets an error row); never a sub-folder
+    or a FIFO/device (opening a FIFO would wait forever for a writer)."""
+    mode = _file_mode(path)
+    return mode is None or stat.S_ISREG(mode)
+
+
 def expand_inputs(inputs: list[str]) -> Iterator[str]:
-    """Files as given; folders expanded (non-recursively: `batch` is for whole trees) to their images."""
+    """Files as given; folders expanded (non-recursively: `batch` is for whole trees) to their images.
+
+    Never raises for a bad path: every input file (or image in an input folder) is yielded,
+    so each one becomes exactly one result, an error row when it cannot be read.
+    """
     from .imageload import is_image_path
 
     for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            try:
-                children = sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p))
-            except OSError as exc:
-                yield raw  # let the loader report the specific problem
-                continue
-            if not children:
-                print(f"snakeid: no images found in folder {raw}", file=sys.stderr)
-            yield from (str(c) for c in children)
-        else:
+        if not _is_folder(raw):
             yield raw
+            continue
+        try:
+            names = sorted(os.listdir(raw))
+        except OSError:
+            yield raw  # let the loader report the specific problem
+            continue
+        children = [os.path.join(raw, n) for n in names if is_image_path(n) and _listable_child(os.path.join(raw, n))]
+        if not children:
+            _say(f"no images found in folder {raw}")
+        yield from children
+
+
+def _say(message: str) -> None:
+    """One line on stderr; control characters in names are escaped so they cannot drive the terminal."""
+    print(f"snakeid: {for_terminal(message)}", file=sys.stderr)
 
 
 def _format_table(results) -> str:
+    """Human-readable results; every text is passed through :func:`for_terminal`."""
+    t = for_terminal
     lines = []
     for r in results:
-        lines.append(r.path)
+        lines.append(t(r.path))
         if not r.ok:
-            lines.append(f"  ERROR: {r.error}")
+            lines.append(f"  ERROR: {t(r.error)}")
             continue
         pred = r.prediction
         headline = {
-            "species": f"  {pred.best.common_name} ({pred.best.scientific_name})",
+            "species": f"  {t(pred.best.common_name)} ({t(pred.best.scientific_name)})",
             "unsure": "  Not sure - candidates below",
             "not_snake": "  This doesn't look like a snake",
         }[pred.verdict]
@@ -66,22 +101,33 @@ def _format_table(results) -> str:
             lines.append("  !! A venomous species is among the likely candidates: treat it as dangerous.")
         for c in pred.top:
             venom = {"yes": "VENOMOUS", "mild": "mildly venomous", "no": "harmless"}.get(c.venomous, c.venomous)
-            lines.append(f"    {c.probability * 100:5.1f}%  {c.common_name} ({c.scientific_name}) - {venom}")
+            lines.append(f"    {c.probability * 100:5.1f}%  {t(c.common_name)} ({t(c.scientific_name)}) - {t(venom)}")
         for w in r.warnings:
-            lines.append(f"  warning: {w}")
+            lines.append(f"  warning: {t(w)}")
     return "\n".join(lines)
+
+
+def _write_utf8(text: str) -> None:
+    """Machine-readable output is UTF-8 whatever the locale says (to_json() holds no surrogates)."""
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:  # a replaced stdout (tests, embedding): it takes str
+        out.write(text)
+        return
+    out.flush()
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
 
 
 def cmd_classify(args) -> int:
     predictor = _load_predictor(args)
     results = list(predictor.classify_paths(expand_inputs(args.paths), top_k=args.top))
     if args.json:
-        json.dump([r.to_json() for r in results], sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        _write_utf8(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False) + "\n")
     else:
         print(_format_table(results))
     if not results:
-        print("snakeid: nothing to classify", file=sys.stderr)
+        _say("nothing to classify")
         return EXIT_SOME_FAILED
     return EXIT_OK if all(r.ok for r in results) else EXIT_SOME_FAILED
 
@@ -163,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="classify a whole folder, writing CSV (and JSON)")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
-    p.add_argument("--csv", required=True, metavar="OUT.csv")
-    p.add_argument("--json", metavar="OUT.json")
+    p.add_argument("--csv", required=True, metavar="OUT.csv", help="CSV file to write, or - for standard output")
+    p.add_argument("--json", metavar="OUT.json", help="also a JSON file, or - for standard output")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output even if it is not an earlier SnakeID export")
     p.add_argument("--top", type=int, default=3, metavar="K")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=None, help="decoder threads (default: automatic)")
@@ -197,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ModelBundleError as exc:
-        print(f"snakeid: {exc}", file=sys.stderr)
+        _say(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("snakeid: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
     except BrokenPipeError:
         return EXIT_OK

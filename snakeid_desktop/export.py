@@ -1,16 +1,27 @@
 """CSV and JSON export of batch results: streamed, and written atomically.
 
-Each writer fills a temporary file beside the target and renames it over the target only
-when the run is complete, so a crash or cancel never leaves a half-written file behind and
-an earlier export survives until the new one is whole. Rows are written as they arrive:
-memory stays flat for 100k rows.
+Each writer fills a temporary file (``.NAME.XXXXXXXX.part``) beside the target and renames it
+over the target only when the run is complete, so a crash or cancel never leaves a half-written
+file behind and an earlier export survives until the new one is whole. With both formats, both
+files are complete on disk before either is renamed (:func:`commit_all`), so a full disk keeps
+both earlier exports. A failed or cancelled export removes its temporary file; one left by a
+killed run is removed by the next export to the same file (only files named and shaped exactly
+like ours, and not locked by a live writer). A symbolic link is written through: its target is
+replaced, the link kept. Rows are written as they arrive: memory stays flat for 100k rows.
 
-JSON: one array of :meth:`FileResult.to_json` objects, exactly as ``snakeid classify --json``.
+JSON: one array of :meth:`FileResult.to_json` objects, exactly as ``snakeid classify --json``,
+kept exact (control characters are JSON-escaped, formulas are not touched). A file name that is
+not valid UTF-8 shows its undecodable bytes as ``\\xNN`` in ``path``, and the object gets one
+more key, ``path_bytes_b64``: the name's exact bytes, base64-encoded (absent for other names).
 
-CSV columns (UTF-8, header row, one row per file including failures):
+CSV columns (UTF-8, header row, one row per file including failures). A cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so a spreadsheet shows
+it as text instead of running it as a formula (OWASP's advice against CSV injection): a photo
+named ``=HYPERLINK(...).jpg`` is listed as ``'=HYPERLINK(...).jpg``. Use the JSON for exact
+names: in the CSV a name that is not valid UTF-8 appears only in its ``\\xNN`` form.
 
 =================  ==========================================================================
-path               the file as scanned
+path               the file as scanned (undecodable bytes as ``\\xNN``)
 status             ``ok`` or ``error``
 error              the error message (empty when ok)
 verdict            ``species``, ``unsure`` or ``not_snake`` (empty on error)
@@ -23,19 +34,31 @@ venomous           its venom status: ``yes``, ``mild`` or ``no``
 top_k              all candidates as ``slug:probability`` joined by ``;``
 warnings           warnings joined by `` | `` (e.g. a truncated file decoded partially)
 =================  ==========================================================================
+
+:func:`is_replaceable_export` tells an earlier export (which ``snakeid batch`` may replace)
+from anybody else's file, by its first bytes: see there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
 from .results import FileResult
+
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted there anyway
+    fcntl = None  # type: ignore[assignment]
 
 CSV_COLUMNS = (
     "path",
@@ -54,7 +77,21 @@ CSV_COLUMNS = (
 WARNING_SEPARATOR = " | "
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(cell: str) -> str:
+    """``'`` before a cell a spreadsheet would otherwise evaluate (OWASP's recommendation)."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
 def csv_row(result: FileResult) -> dict[str, str]:
+    row = _csv_values(result)
+    return {column: neutralise_formula(value) for column, value in row.items()}
+
+
+def _csv_values(result: FileResult) -> dict[str, str]:
     data = result.to_json()
     best = data["top"][0] if data["top"] else None
     return {
@@ -73,53 +110,212 @@ def csv_row(result: FileResult) -> dict[str, str]:
     }
 
 
-class _AtomicTextWriter:
-    """A text file that appears at ``path`` only on :meth:`commit`; :meth:`abort` leaves no trace."""
+_TEMP_SUFFIX = ".part"
+# mkstemp's random part: 8 characters from this alphabet (CPython's tempfile._RandomNameSequence).
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+_CSV_HEADER = ",".join(CSV_COLUMNS).encode()
+# Our JSON as JsonResultWriter or `snakeid classify --json` writes it: an empty array, or an array
+# whose first object starts with "path". Only the first bytes are read.
+_JSON_START = re.compile(rb'\A\s*\[\s*(\]|\{\s*"path"\s*:)')
+_SNIFF_BYTES = 4096
 
-    def __init__(self, path: Path | str, newline: str | None = None):
-        self.path = Path(path)
-        # Same folder, so the final rename is atomic; a missing folder fails here, before any work.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent if str(self.path.parent) else ".",
-                                   prefix=f".{self.path.name}.", suffix=".part")
-        self._tmp = Path(tmp)
+
+def _looks_like_our_export(head: bytes, *, partial: bool = False) -> bool:
+    """Whether these first bytes begin one of our exports. ``partial`` also accepts the start of
+    a temporary file cut short by a kill (empty, or a lone ``[``)."""
+    if not head:
+        return True  # empty: nothing to lose (e.g. a file made by mktemp)
+    first_line, newline, _ = head.partition(b"\n")
+    if first_line.rstrip(b"\r") == _CSV_HEADER and (newline or partial):
+        return True
+    if _JSON_START.match(head):
+        return True
+    return partial and head == b"["
+
+
+def is_replaceable_export(path: Path | str) -> bool:
+    """True when ``path`` (its target, for a link) is an earlier SnakeID export or an empty (0-byte) file.
+
+    Recognised by its first bytes only: a CSV whose first line is exactly our header, or a JSON
+    array that is empty or whose first object starts with the ``"path"`` key. Anything else (a
+    photo, a spreadsheet, a FIFO or device, which are never read here) is somebody's data.
+    """
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        with open(path, "rb") as fh:
+            return _looks_like_our_export(fh.read(_SNIFF_BYTES))
+    except OSError:
+        return False
+
+
+def _is_stale_temp(path: str) -> bool:
+    """An abandoned temporary file of ours: a regular file we own, starting like our export,
+    that no live writer holds (each writer keeps an exclusive lock on its temporary file)."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+            return False
+        with open(path, "rb") as fh:
+            if not _looks_like_our_export(fh.read(_SNIFF_BYTES), partial=True):
+                return False
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return False  # a run writing the same export right now
+            return True
+    except OSError:
+        return False
+
+
+def remove_stale_temps(target: Path | str) -> list[Path]:
+    """Delete the temporary files that killed runs left beside ``target``; returns them.
+
+    Only names exactly like ours (``.NAME.XXXXXXXX.part``) that also pass :func:`_is_stale_temp`.
+    """
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = []
+    try:
+        with os.scandir(target.parent) as entries:
+            names = [e.name for e in entries]
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
+            continue
+        if not _TEMP_RANDOM.fullmatch(name[len(prefix):-len(_TEMP_SUFFIX)]):
+            continue
+        candidate = target.parent / name
+        if _is_stale_temp(str(candidate)):
+            try:
+                candidate.unlink()
+                removed.append(candidate)
+            except OSError:
+                pass
+    return removed
+
+
+def _open_text(fd: int, newline: str | None) -> IO[str]:
+    """The temporary file's text stream (a seam: tests substitute one that reports a full disk)."""
+    return os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+
+
+class _AtomicTextWriter:
+    """A text file that appears at ``path`` only on :meth:`commit`; :meth:`abort` leaves no trace.
+
+    A symbolic link at ``path`` is followed: its target is replaced (atomically) and the link
+    kept. An existing FIFO or device (``/dev/null``, ``/dev/stdout``) is written directly, as is
+    ``stream`` when given instead of a path: those cannot be replaced, nor rolled back.
+    """
+
+    def __init__(self, path: Path | str | None = None, newline: str | None = None, *,
+                 stream: IO[str] | None = None):
         self.rows = 0
+        self._done = False
+        self._tmp: Path | None = None
+        self._lock_fd: int | None = None
+        self._owns_stream = False
+        if stream is not None:
+            self.path = None
+            self.label = "standard output"
+            self._fh: IO[str] = stream
+            return
+        self.path = Path(path)
+        self.label = str(self.path)
+        # Follow links to where the user's file really is; its folder holds the temporary file.
+        self.target = Path(os.path.realpath(self.path))
         try:
-            self._fh: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline=newline)
+            st = os.stat(self.target)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a folder", str(self.path))
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            self._fh = open(self.target, "w", encoding="utf-8", newline=newline)
+            self._owns_stream = True
+            return
+        self._mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
+        remove_stale_temps(self.target)
+        # Same folder, so the final rename is atomic; a missing folder fails here, before any work.
+        fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=_TEMP_SUFFIX)
+        self._tmp = Path(tmp)
+        try:
+            if fcntl is not None:
+                # Held until publish or abort (a dup shares the lock) so no other run's cleanup
+                # mistakes this live file for a stale one.
+                self._lock_fd = os.dup(fd)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fh = _open_text(fd, newline)
         except BaseException:
+            self._release_lock()
             os.close(fd)
             self._tmp.unlink(missing_ok=True)
             raise
-        self._done = False
 
     def _finish_content(self) -> None:
         """Subclasses write their closing text here."""
 
-    def commit(self) -> Path:
-        if self._done:
-            return self.path
+    @contextlib.contextmanager
+    def _abort_on_error(self):
+        """For a subclass's first writes: if they fail the caller never gets the writer to abort."""
         try:
-            self._finish_content()
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            # mkstemp creates 0600 files; exports are ordinary documents (umask is not
-            # read here: reading it means setting it, which races with other threads).
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
+            yield
         except BaseException:
             self.abort()
             raise
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def prepare(self) -> None:
+        """Finish and flush everything to disk; after this only the rename is left."""
+        self._finish_content()
+        self._fh.flush()
+        if self._tmp is None:
+            if self._owns_stream:
+                self._fh.close()
+            return
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        # mkstemp creates 0600 files; exports are ordinary documents (umask is not read here:
+        # reading it means setting it, which races with other threads). A replaced file keeps its mode.
+        os.chmod(self._tmp, self._mode)
+
+    def publish(self) -> Path | None:
+        """The atomic rename over the target (a no-op for streams)."""
+        if self._tmp is not None:
+            os.replace(self._tmp, self.target)
+            self._tmp = None
+        self._release_lock()
         self._done = True
         return self.path
 
+    def commit(self) -> Path | None:
+        if self._done:
+            return self.path
+        commit_all([self])
+        return self.path
+
     def abort(self) -> None:
+        """Drop the temporary file. Never raises: it runs while another error is being reported."""
         if self._done:
             return
         self._done = True
-        try:
-            self._fh.close()
-        finally:
-            self._tmp.unlink(missing_ok=True)
+        if self._tmp is not None or self._owns_stream:
+            # Closing flushes, and on a full disk that fails again; the file goes regardless.
+            with contextlib.suppress(OSError, ValueError):
+                self._fh.close()
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._tmp.unlink()
+            self._tmp = None
+        self._release_lock()
 
     def __enter__(self):
         return self
@@ -132,11 +328,27 @@ class _AtomicTextWriter:
         return False
 
 
+def commit_all(writers: Iterable[_AtomicTextWriter]) -> None:
+    """Commit several exports together: every file is complete on disk before any target is
+    replaced, so a full disk or I/O error leaves all earlier exports as they were."""
+    writers = [w for w in writers if not w._done]
+    try:
+        for w in writers:
+            w.prepare()
+        for w in writers:
+            w.publish()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+
+
 class CsvResultWriter(_AtomicTextWriter):
-    def __init__(self, path: Path | str):
-        super().__init__(path, newline="")  # the csv module writes its own line endings
-        self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
-        self._csv.writeheader()
+    def __init__(self, path: Path | str | None = None, *, stream: IO[str] | None = None):
+        super().__init__(path, newline="", stream=stream)  # the csv module writes its own line endings
+        with self._abort_on_error():
+            self._csv = csv.DictWriter(self._fh, fieldnames=CSV_COLUMNS)
+            self._csv.writeheader()
 
     def write(self, result: FileResult) -> None:
         self._csv.writerow(csv_row(result))
@@ -144,9 +356,10 @@ class CsvResultWriter(_AtomicTextWriter):
 
 
 class JsonResultWriter(_AtomicTextWriter):
-    def __init__(self, path: Path | str):
-        super().__init__(path)
-        self._fh.write("[")
+    def __init__(self, path: Path | str | None = None, *, stream: IO[str] | None = None):
+        super().__init__(path, stream=stream)
+        with self._abort_on_error():
+            self._fh.write("[")
 
     def write(self, result: FileResult) -> None:
         self._fh.write(",\n  " if self.rows else "\n  ")
@@ -172,8 +385,7 @@ def export_results(
             for w in writers:
                 w.write(result)  # type: ignore[attr-defined]
             count += 1
-        for w in writers:
-            w.commit()
+        commit_all(writers)
         return count
     except BaseException:
         for w in writers:

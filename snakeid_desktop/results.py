@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .names import name_bytes_b64, readable
 from .safety import Verdict, counts_as_venomous
 
 
@@ -74,16 +75,23 @@ class FileResult:
         return self.error is None and self.prediction is not None
 
     def to_json(self) -> dict:
+        """Always valid Unicode (so always valid UTF-8 JSON): a name that is not UTF-8 appears in
+        ``path`` with its undecodable bytes as ``\\xNN``, and exactly in ``path_bytes_b64``
+        (base64 of the raw bytes), a key present only for such names."""
         pred = self.prediction
-        return {
-            "path": self.path,
+        data = {
+            "path": readable(self.path),
             "status": "ok" if self.ok else "error",
-            "error": self.error,
+            "error": readable(self.error) if self.error is not None else None,
             "verdict": pred.verdict if pred else None,
             "risk": bool(pred.risk) if pred else False,
             "venom_probability": pred.venom_probability if pred else None,
             "country": pred.country if pred else None,
             "country_source": pred.country_source if pred else None,
             "top": [asdict(c) for c in pred.top] if pred else [],
-            "warnings": list(self.warnings),
+            "warnings": [readable(w) for w in self.warnings],
         }
+        raw = name_bytes_b64(self.path)
+        if raw is not None:
+            data["path_bytes_b64"] = raw
+        return data

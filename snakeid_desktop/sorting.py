@@ -8,15 +8,24 @@ Copies keep the original's modification time; the originals are only read.
 Every operation is appended to a manifest (JSON lines, flushed per line, so a crash midway
 is still undoable) in ``$SNAKEID_DATA_DIR/sort-manifests`` when that variable is set, else in
 the platform's user data folder. :func:`undo_sort` reverses one: it deletes copies that are
-still exactly as copied (same size and mtime) and moves moved files back where nothing
-has taken their place, then removes the folders the sort created if they are empty.
+still exactly as copied (same size, mtime and SHA-256 of the content) and moves moved files
+back where nothing has taken their place, then removes the folders the sort created if they
+are empty. Undoing twice reports "already undone" and changes nothing.
+
+Class names become folder names only after :func:`safe_folder_name` (no separators, NUL,
+``.``/``..``), and every target must resolve inside the destination. A symbolic link is
+copied as the file it points to; moved, it stays a link that reaches the same file (a relative
+link is rewritten for its new folder) and undo puts back the original link text.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -47,6 +56,36 @@ def category_for(result: FileResult) -> str:
     return NOT_SNAKE if pred.verdict == "not_snake" else UNSURE
 
 
+# Separators, NUL and other controls, and what Windows reserves: a class name is data, not a path.
+_UNSAFE_IN_FOLDER_NAME = re.compile(r'[/\\\x00-\x1f\x7f<>:"|?*]')
+
+
+def safe_folder_name(category: str) -> str:
+    """``category`` as one plain folder name: never a path, never ``.``/``..`` or empty."""
+    name = _UNSAFE_IN_FOLDER_NAME.sub("_", category).strip().rstrip(". ")
+    if not name or set(name) <= {"."}:
+        name = "_" + name
+    return name
+
+
+def _inside(folder: str, path: str) -> bool:
+    """Whether ``path`` resolves (links followed) strictly inside ``folder`` (already resolved)."""
+    real = os.path.realpath(path)
+    return real != folder and os.path.commonpath([folder, real]) == folder
+
+
+def _plain_name(name: str) -> bool:
+    return name not in ("", ".", "..") and "/" not in name and os.sep not in name and "\0" not in name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _candidate_names(name: str) -> Iterable[str]:
     yield name
     stem, dot, suffix = name.rpartition(".")
@@ -59,19 +98,49 @@ def _candidate_names(name: str) -> Iterable[str]:
 
 def _copy_exclusive(src: Path, folder: Path, name: str) -> Path:
     """Copy ``src`` into ``folder`` under ``name`` or the first free variant; never overwrites."""
+    return _copy_exclusive_hashed(src, folder, name)[0]
+
+
+def _copy_exclusive_hashed(src: Path, folder: Path, name: str) -> tuple[Path, str]:
+    """:func:`_copy_exclusive`, also returning the SHA-256 of the bytes written (undo compares it)."""
     for candidate_name in _candidate_names(name):
         target = folder / candidate_name
         try:
             out = open(target, "xb")
         except FileExistsError:
             continue
+        digest = hashlib.sha256()
         try:
             with out, open(src, "rb") as inp:
-                shutil.copyfileobj(inp, out, 1 << 20)
+                for block in iter(lambda: inp.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
             shutil.copystat(src, target)
         except BaseException:
             target.unlink(missing_ok=True)
             raise
+        return target, digest.hexdigest()
+    raise FileExistsError(f"No free name for {name} in {folder}.")
+
+
+def _link_text_from(link: Path, folder: Path) -> str:
+    """What a copy of symbolic link ``link`` placed in ``folder`` must hold to reach the same file."""
+    text = os.readlink(link)
+    if os.path.isabs(text):
+        return text
+    pointed = os.path.normpath(os.path.join(os.path.realpath(link.parent), text))
+    return os.path.relpath(pointed, os.path.realpath(folder))
+
+
+def _move_symlink_exclusive(src: Path, folder: Path, name: str, text: str) -> Path:
+    """Move a symbolic link as a link holding ``text``; never replaces anything."""
+    for candidate_name in _candidate_names(name):
+        target = folder / candidate_name
+        try:
+            os.symlink(text, target)
+        except FileExistsError:
+            continue
+        _unlink_source_or_undo(src, target)
         return target
     raise FileExistsError(f"No free name for {name} in {folder}.")
 
@@ -157,30 +226,47 @@ def sort_results(
     )
     summary = SortSummary(manifest=manifest.path, mode=mode)
     made_folders: set[str] = set()
+    # Every target must resolve inside this, links followed, whatever a class name says.
+    dest_real = os.path.realpath(destination)
     try:
         for result in results:
             if cancel_event is not None and cancel_event.is_set():
                 summary.cancelled = True
                 break
             category = category_for(result)
-            folder = destination / category
+            folder_name = safe_folder_name(category)
+            folder = destination / folder_name
             src = Path(result.path)
             try:
-                if category not in made_folders:
+                if not _plain_name(src.name):
+                    summary.problems.append(f"{src}: not {mode}d: it has no usable file name.")
+                    continue
+                if folder_name not in made_folders:
                     try:
                         folder.mkdir()
                         manifest.append({"kind": "folder", "path": str(folder)})
                     except FileExistsError:
                         pass
-                    made_folders.add(category)
-                source = str(src.resolve())
-                target = (_move_exclusive if move else _copy_exclusive)(src, folder, src.name)
+                    made_folders.add(folder_name)
+                if not _inside(dest_real, str(folder)):
+                    summary.problems.append(f"{src}: not {mode}d: {folder} leads outside {destination}.")
+                    continue
+                # The link itself, not what it points to: that is what is moved, and restored by undo.
+                source = os.path.join(os.path.realpath(src.parent), src.name)
+                record = {"kind": "file", "mode": mode, "source": source}
+                if move and src.is_symlink():
+                    # Moved as a link that still reaches the same file (a relative one is rewritten).
+                    original_text, new_text = os.readlink(src), _link_text_from(src, folder)
+                    target = _move_symlink_exclusive(src, folder, src.name, new_text)
+                    record.update(symlink=original_text, link_text=new_text)
+                elif move:
+                    target = _move_exclusive(src, folder, src.name)
+                else:
+                    target, record["sha256"] = _copy_exclusive_hashed(src, folder, src.name)
                 # The target's own stat: undo deletes a copy only if it is still exactly this.
-                st = target.stat()
-                manifest.append(
-                    {"kind": "file", "mode": mode, "source": source, "target": str(target),
-                     "size": st.st_size, "mtime_ns": st.st_mtime_ns, "category": category}
-                )
+                st = os.lstat(target)
+                record.update(target=str(target), size=st.st_size, mtime_ns=st.st_mtime_ns, category=category)
+                manifest.append(record)
             except OSError as exc:
                 summary.problems.append(f"{src}: could not {mode} it ({exc.strerror or exc}).")
                 continue
@@ -211,25 +297,52 @@ class UndoSummary:
     manifest: Path
     undone: int = 0
     problems: list[str] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # copies left because they were changed after the sort
+    already_undone: bool = False
+
+
+def _undone_path(manifest_path: Path) -> Path:
+    return manifest_path.with_name(manifest_path.name[: -len(MANIFEST_SUFFIX)] + UNDONE_SUFFIX)
+
+
+def _copy_changed(target: Path, rec: dict, st: os.stat_result) -> bool:
+    if not stat.S_ISREG(st.st_mode) or st.st_size != rec["size"] or st.st_mtime_ns != rec["mtime_ns"]:
+        return True
+    # An edit can keep size and mtime (editors restore them, a clock moves): the content decides.
+    # Manifests written before the hash was recorded fall back to size and mtime.
+    return "sha256" in rec and _sha256(target) != rec["sha256"]
 
 
 def undo_sort(manifest_path: Path | str) -> UndoSummary:
-    """Reverse one sort. Never deletes a copy that was changed since, never overwrites anything."""
+    """Reverse one sort. Never deletes a copy that was changed since, never overwrites anything.
+
+    Undoing a sort a second time changes nothing and says so (``already_undone``).
+    """
     manifest_path = Path(manifest_path)
     summary = UndoSummary(manifest=manifest_path)
+    if manifest_path.name.endswith(UNDONE_SUFFIX) or (
+            not manifest_path.exists() and _undone_path(manifest_path).exists()):
+        summary.already_undone = True
+        summary.problems.append("This sort was already undone; there is nothing left to undo.")
+        return summary
     records = []
-    with open(manifest_path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash: the operation it described did not complete
+    try:
+        with open(manifest_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line torn by a crash: the operation it described did not complete
+    except OSError as exc:
+        summary.problems.append(f"The record of this sort ({manifest_path}) cannot be read "
+                                f"({exc.strerror or exc}); nothing was undone.")
+        return summary
     for rec in reversed(records):
         if rec.get("kind") != "file":
             continue
         target, source = Path(rec["target"]), Path(rec["source"])
         try:
-            st = target.stat()
+            st = os.lstat(target)
         except FileNotFoundError:
             summary.problems.append(f"{target} is no longer there; nothing to undo for it.")
             continue
@@ -238,10 +351,21 @@ def undo_sort(manifest_path: Path | str) -> UndoSummary:
             continue
         try:
             if rec["mode"] == "copy":
-                if st.st_size != rec["size"] or st.st_mtime_ns != rec["mtime_ns"]:
+                if _copy_changed(target, rec, st):
+                    summary.kept.append(target)
                     summary.problems.append(f"Kept {target}: it was changed after the sort.")
                     continue
                 target.unlink()
+            elif "symlink" in rec:
+                if not stat.S_ISLNK(st.st_mode) or os.readlink(target) != rec["link_text"]:
+                    summary.problems.append(f"Left {target} where it is: it was changed after the sort.")
+                    continue
+                if os.path.lexists(source):
+                    summary.problems.append(f"Left {target} where it is: {source} exists again.")
+                    continue
+                source.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(rec["symlink"], source)  # exactly the link the user had
+                _unlink_source_or_undo(target, source)
             else:
                 if os.path.lexists(source):
                     summary.problems.append(f"Left {target} where it is: {source} exists again.")
@@ -258,7 +382,7 @@ def undo_sort(manifest_path: Path | str) -> UndoSummary:
                 os.rmdir(rec["path"])  # only when empty: anything the user added stays
             except OSError:
                 pass
-    done_path = manifest_path.with_name(manifest_path.name[: -len(MANIFEST_SUFFIX)] + UNDONE_SUFFIX)
+    done_path = _undone_path(manifest_path)
     os.replace(manifest_path, done_path)
     summary.manifest = done_path
     return summary

@@ -1,5 +1,6 @@
 """`snakeid` end to end, in a child process whose every network attempt is fatal."""
 
+import base64
 import json
 import os
 import subprocess
@@ -100,3 +101,71 @@ def test_self_test_fails_cleanly_without_a_model(tmp_path):
     proc = run_cli("--self-test", weights=tmp_path)
     assert proc.returncode == 2
     assert "No model is installed" in json.loads(proc.stdout)["error"]
+
+
+HOSTILE_NAMES = [b"caf\xe9 latin1.jpg", b"\xff\xfe raw.png", b"esc \x1b]0;owned\x07 \x1b[31mred.jpg",
+                 "ok \u202eexe.jpg".encode()]
+
+
+def test_classify_json_is_valid_utf8_and_keeps_exact_bytes(test_bundle_dir, tmp_path):
+    folder = os.fsencode(tmp_path / "hostile")
+    os.mkdir(folder)
+    for i, name in enumerate(HOSTILE_NAMES):
+        Image.new("RGB", (64, 64), (i * 40, 90, 30)).save(os.path.join(folder, name), format="PNG")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(NETBLOCK), str(REPO_ROOT)]))
+    base = [sys.executable, "-m", "snakeid_desktop.cli", "--weights", str(test_bundle_dir), "classify", folder]
+    proc = subprocess.run(base + [b"--json"], capture_output=True, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.decode("utf-8"))  # strict UTF-8
+    exact = {base64.b64decode(r["path_bytes_b64"]) if "path_bytes_b64" in r else r["path"].encode() for r in results}
+    assert exact == {os.path.join(folder, n) for n in HOSTILE_NAMES}
+    assert all(r["status"] == "ok" for r in results)
+    assert sum("path_bytes_b64" in r for r in results) == 2  # only the two names that are not UTF-8
+
+    proc = subprocess.run(base, capture_output=True, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.decode("utf-8")
+    assert "\x1b" not in table and "\x07" not in table and "\u202e" not in table
+    assert "esc \\x1b]0;owned\\x07 \\x1b[31mred.jpg" in table and "caf\\xe9 latin1.jpg" in table
+
+
+def test_file_in_an_unreadable_folder_is_one_error_row_and_the_rest_are_classified(
+        tmp_path, predictor, monkeypatch, capsys):
+    from argparse import Namespace
+
+    from snakeid_desktop import cli, imageload
+
+    good = [tmp_path / "a.jpg", tmp_path / "c.jpg"]
+    for p in good:
+        Image.new("RGB", (64, 64), (200, 90, 30)).save(p)
+    locked_dir = tmp_path / "locked"
+    locked_dir.mkdir()
+    locked = locked_dir / "b.jpg"
+    Image.new("RGB", (64, 64), (20, 90, 30)).save(locked)
+    if os.geteuid() == 0:  # root ignores permission bits: make the folder behave as if it had no x bit
+        real_stat, real_opener = os.stat, imageload._nonblocking_opener
+
+        def denied(path, *args, **kwargs):
+            if os.fspath(path).startswith(str(locked_dir) + os.sep):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real_stat(path, *args, **kwargs)
+
+        def denied_open(path, flags):
+            denied(path)
+            return real_opener(path, flags)
+
+        monkeypatch.setattr(os, "stat", denied)
+        monkeypatch.setattr(imageload, "_nonblocking_opener", denied_open)
+    else:
+        locked_dir.chmod(0o600)  # readable, not searchable: stat and open inside it fail
+    try:
+        monkeypatch.setattr(cli, "_load_predictor", lambda args: predictor)
+        code = cli.cmd_classify(Namespace(paths=[str(good[0]), str(locked), str(good[1])], top=2, json=True))
+    finally:
+        if os.geteuid() != 0:
+            locked_dir.chmod(0o700)
+    results = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [r["path"] for r in results] == [str(good[0]), str(locked), str(good[1])]
+    assert [r["status"] for r in results] == ["ok", "error", "ok"]
+    assert "permission denied" in results[1]["error"]

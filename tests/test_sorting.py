@@ -159,3 +159,102 @@ def test_move_that_cannot_remove_the_original_leaves_no_duplicate(tmp_path, phot
     assert summary.done == 0 and "Permission denied" in summary.problems[0]
     assert snapshot(files[:1]) == before
     assert not list((tmp_path / "sorted").rglob("*.jpg"))
+
+
+# ---------------------------------------------------------------- hostile class names, edits, links
+
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from snakeid_desktop.sorting import safe_folder_name  # noqa: E402
+
+hostile_parts = st.sampled_from(["..", ".", "/", "\\", "\0", "../", "/etc/", "\n", "C:", " ", "..."])
+hostile_categories = st.lists(hostile_parts | st.text(max_size=4), min_size=1, max_size=6).map("".join)
+
+
+def _all_paths(root: Path) -> set[str]:
+    return {os.path.relpath(os.path.join(d, n), root) for d, dirs, files in os.walk(root) for n in dirs + files}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(category=hostile_categories)
+def test_no_class_name_can_write_outside_the_destination(tmp_path_factory, category):
+    root = tmp_path_factory.mktemp("hostile")
+    original = root / "in" / "IMG.jpg"
+    original.parent.mkdir()
+    original.write_bytes(b"photo")
+    dest = root / "deep" / "er" / "sorted"
+    before = _all_paths(root)
+    name = safe_folder_name(category)
+    assert name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+    summary = sort_results([result(original, "species", Candidate(category, "S", "C", 0.9, "no"))], dest,
+                           manifest_dir=root / "m")
+    new = {p for p in _all_paths(root) - before if not p.startswith("m")}
+    dest_rel = os.path.relpath(dest, root)
+    assert all(p == dest_rel or p.startswith(dest_rel + os.sep) or dest_rel.startswith(p + os.sep) for p in new)
+    assert summary.done == 1 and (dest / name / "IMG.jpg").read_bytes() == b"photo"
+
+
+def test_a_category_folder_linked_outside_is_refused(tmp_path, photos):
+    files, results = photos
+    dest, elsewhere = tmp_path / "sorted", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "unsure").symlink_to(elsewhere)
+    summary = sort_results(results[2:3], dest, manifest_dir=tmp_path / "m")
+    assert summary.done == 0 and "leads outside" in summary.problems[0]
+    assert not any(elsewhere.iterdir())
+
+
+def test_undo_keeps_a_copy_edited_with_the_same_size_and_mtime(tmp_path, photos):
+    files, results = photos
+    dest = tmp_path / "sorted"
+    summary = sort_results(results[:1], dest, manifest_dir=tmp_path / "m")
+    copy = dest / "bitis-arietans" / "IMG_001.jpg"
+    st_before = copy.stat()
+    edited = bytes(reversed(copy.read_bytes()))  # same length, different content
+    copy.write_bytes(edited)
+    os.utime(copy, ns=(st_before.st_atime_ns, st_before.st_mtime_ns))
+    undo = undo_sort(summary.manifest)
+    assert undo.undone == 0 and undo.kept == [copy] and "changed" in undo.problems[0]
+    assert copy.read_bytes() == edited
+
+
+def test_undoing_twice_says_so_and_changes_nothing(tmp_path, photos):
+    files, results = photos
+    summary = sort_results(results[:2], tmp_path / "sorted", manifest_dir=tmp_path / "m")
+    first = undo_sort(summary.manifest)
+    assert first.undone == 2 and not first.already_undone
+    for again in (summary.manifest, first.manifest):
+        second = undo_sort(again)
+        assert second.already_undone and second.undone == 0 and "already undone" in second.problems[0]
+    gone = undo_sort(tmp_path / "m" / "sort-never.jsonl")
+    assert gone.undone == 0 and "cannot be read" in gone.problems[0]
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_moving_a_symlink_keeps_it_pointing_at_its_photo_and_undo_restores_it(tmp_path, absolute):
+    library = tmp_path / "library"
+    library.mkdir()
+    real = library / "real.jpg"
+    real.write_bytes(b"the photo")
+    album = tmp_path / "album"
+    album.mkdir()
+    link = album / "shortcut.jpg"
+    link_text = str(real) if absolute else "../library/real.jpg"
+    link.symlink_to(link_text)
+    dest = tmp_path / "sorted" / "deeper"
+    summary = sort_results([result(link, "unsure")], dest, move=True, manifest_dir=tmp_path / "m")
+    assert summary.done == 1 and not summary.problems
+    moved = dest / "unsure" / "shortcut.jpg"
+    assert moved.is_symlink() and moved.read_bytes() == b"the photo" and not os.path.lexists(link)
+    assert real.read_bytes() == b"the photo"
+    records = [json.loads(line) for line in summary.manifest.read_text().splitlines()]
+    assert records[-1]["symlink"] == link_text and records[-1]["source"] == str(link)
+
+    undo = undo_sort(summary.manifest)
+    assert undo.undone == 1 and not undo.problems
+    assert link.is_symlink() and os.readlink(link) == link_text and link.read_bytes() == b"the photo"
+    assert not os.path.lexists(moved)
