@@ -235,14 +235,16 @@ class BatchEngine:
             if with_tensor:
                 import torch
 
+                from .predictor import apply_outcome
+
                 batch = torch.stack([d.tensor for d, _ in with_tensor])
                 model = self._batch_model()
                 if model is None:
                     predictions = self.predictor.predict_tensors(batch, self.top_k)
                 else:
                     predictions = self.predictor.predict_tensors(batch, self.top_k, model=model)
-                for (decoded, st), prediction in zip(with_tensor, predictions):
-                    decoded.result.prediction = prediction
+                for (decoded, st), outcome in zip(with_tensor, predictions):
+                    apply_outcome(decoded.result, outcome)  # a non-finite output is that file's error
                     decoded.tensor = None
                 if self.cache is not None:
                     self.cache.store_many(((d.result, st) for d, st in with_tensor if st is not None), key)

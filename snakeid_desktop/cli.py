@@ -76,7 +76,7 @@ def cmd_classify(args) -> int:
     predictor = _load_predictor(args)
     results = list(predictor.classify_paths(expand_inputs(args.paths), top_k=args.top))
     if args.json:
-        json.dump([r.to_json() for r in results], sys.stdout, indent=2, ensure_ascii=False)
+        json.dump([r.to_json() for r in results], sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(_format_table(results))

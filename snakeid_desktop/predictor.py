@@ -13,7 +13,7 @@ from PIL import Image
 
 from .bundle import NOT_SNAKE, ModelBundle, Thresholds, load_bundle
 from .catalogue import Catalogue, default_catalogue
-from .errors import ImageLoadError
+from .errors import ImageLoadError, ModelOutputError
 from .imageload import load_image
 from .preprocess import stack_batch
 from .results import RISK_CANDIDATES, Candidate, FileResult, Prediction
@@ -54,6 +54,22 @@ def decide(
     risk = any(is_venomous(catalogue.get(slug).venomous) and p >= thresholds.risk
                for p, slug in ranked[:RISK_CANDIDATES])
     return Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=round(float(not_snake_p), 6))
+
+
+def _finite_rows(probabilities: torch.Tensor) -> list[bool]:
+    return torch.isfinite(probabilities).all(dim=1).tolist()
+
+
+def _output_error() -> ModelOutputError:
+    return ModelOutputError("The model gave no valid probabilities for this image (NaN or infinite scores).")
+
+
+def apply_outcome(result: FileResult, outcome: "Prediction | ModelOutputError") -> None:
+    """Store one :meth:`Predictor.predict_tensors` outcome in ``result``: a prediction or an error."""
+    if isinstance(outcome, ModelOutputError):
+        result.error, result.error_kind = str(outcome), outcome.kind
+    else:
+        result.prediction = outcome
 
 
 def _optimize_for_inference(model: torch.nn.Module, input_size: int) -> torch.nn.Module:
@@ -121,15 +137,29 @@ class Predictor:
 
     def predict_tensors(
         self, batch: torch.Tensor, top_k: int | None = None, model: torch.nn.Module | None = None
-    ) -> list[Prediction]:
+    ) -> list[Prediction | ModelOutputError]:
+        """One outcome per row: a Prediction, or a ModelOutputError where the output is not finite.
+
+        The load-time checks make the latter rare; it is that input's error, never a verdict
+        (NaN compares false with every threshold, so it would read "unsure, no risk").
+        Store outcomes with :func:`apply_outcome`.
+        """
         probs = self.probabilities(batch, model)
         k = top_k or self.top_k
-        return [decide(p, self.bundle.classes, self.catalogue, self.bundle.thresholds, k) for p in probs]
+        return [
+            decide(p, self.bundle.classes, self.catalogue, self.bundle.thresholds, k) if finite else _output_error()
+            for p, finite in zip(probs, _finite_rows(probs))
+        ]
 
     def predict_images(self, images: Sequence[Image.Image], top_k: int | None = None) -> list[Prediction]:
+        """Predictions for decoded images; raises ModelOutputError if any output is not finite."""
         if not images:
             return []
-        return self.predict_tensors(stack_batch(images, self.preprocessing), top_k)
+        outcomes = self.predict_tensors(stack_batch(images, self.preprocessing), top_k)
+        for outcome in outcomes:
+            if isinstance(outcome, ModelOutputError):
+                raise outcome
+        return outcomes
 
     def classify_paths(
         self, paths: Iterable[Path | str], batch_size: int = 16, top_k: int | None = None
@@ -140,8 +170,8 @@ class Predictor:
         def flush() -> Iterator[FileResult]:
             if pending:
                 preds = self.predict_tensors(torch.stack([t for _, t in pending]), top_k)
-                for (result, _), pred in zip(pending, preds):
-                    result.prediction = pred
+                for (result, _), outcome in zip(pending, preds):
+                    apply_outcome(result, outcome)
                     yield result
                 pending.clear()
 

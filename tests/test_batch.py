@@ -263,3 +263,24 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path, predictor):
     assert len(rerun) == 40 and engine.cache_hits == len(kept)
     assert [r.to_json() for r in rerun[: len(kept)]] == [r.to_json() for r in kept]
     cache.close()
+
+
+def test_nan_scores_become_that_files_error_row_and_are_not_cached(tmp_path, predictor, monkeypatch):
+    paths = [make_photo(tmp_path / "photos" / f"p{i}.png", i) for i in range(4)]
+    real = predictor.probabilities
+
+    def nan_for_p2(batch, model=None):
+        probs = real(batch, model).clone()
+        probs[2] = float("nan")  # the third file of the (single) batch
+        return probs
+
+    cache = BatchCache(tmp_path / "cache.sqlite3")
+    monkeypatch.setattr(predictor, "probabilities", nan_for_p2)
+    results = list(BatchEngine(predictor, batch_size=4, cache=cache).run(paths))
+    assert [r.ok for r in results] == [True, True, False, True]
+    assert results[2].error_kind == "model_output" and "NaN" in results[2].error
+    monkeypatch.undo()
+    engine = BatchEngine(predictor, batch_size=4, cache=cache)
+    rerun = list(engine.run(paths))
+    assert engine.cache_hits == 3 and all(r.ok for r in rerun)
+    cache.close()
