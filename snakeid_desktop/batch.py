@@ -259,6 +259,8 @@ class BatchEngine:
         and a photo that still fails becomes an error row, so no row is ever lost to one bad batch."""
         import torch
 
+        from .predictor import apply_outcome
+
         model = self._batch_model()
 
         def predict(batch_items: list[_Decoded]) -> list:
@@ -274,10 +276,10 @@ class BatchEngine:
             predictions = None
         for index, decoded in enumerate(items):
             if predictions is not None:
-                decoded.result.prediction = predictions[index]
+                apply_outcome(decoded.result, predictions[index])  # a non-finite output is that file's error
             else:
                 try:
-                    decoded.result.prediction = predict([decoded])[0]
+                    apply_outcome(decoded.result, predict([decoded])[0])
                 except Exception as exc:  # MemoryError included: one photo, not the run
                     decoded.result.error = (
                         f"{decoded.result.path}: the model could not classify this photo ({type(exc).__name__}: {exc})."

@@ -9,13 +9,16 @@ permissions being fixed) and are cheap to find again.
 
 Location: ``$SNAKEID_CACHE_DIR/batch-results.sqlite3`` when that variable is set (tests
 use it), else the platform's user cache folder (``platformdirs``). The cache is a
-convenience: if it cannot be opened or written, runs go on without it.
+convenience: if it cannot be opened or written, runs go on without it. A damaged file
+(found by ``PRAGMA quick_check`` at open, or by a query failing with SQLITE_CORRUPT or
+SQLITE_NOTADB later) is our own: it is deleted and a fresh cache started, with one warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -33,6 +36,22 @@ if TYPE_CHECKING:
 
 CACHE_FILE = "batch-results.sqlite3"
 _SCHEMA_VERSION = 2  # 2: venom probability, risky candidates and region
+_DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB; anything else (locked, full disk) is transient
+log = logging.getLogger(__name__)
+
+
+class _Damaged(sqlite3.DatabaseError):
+    """quick_check found a damaged page (it reports rather than raises)."""
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    if isinstance(exc, _Damaged):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _DAMAGE_CODES  # extended codes keep the primary one in the low byte
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
 
 
 def default_cache_path() -> Path:
@@ -92,33 +111,80 @@ class BatchCache:
         self.path = Path(db_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+        self._conn: sqlite3.Connection | None = None
+        self._inode: int | None = None
+        self.rebuilds = 0
         try:
-            # One commit per batch of 16: WAL + NORMAL makes those cheap (no fsync per commit)
-            # and lets the CLI and the app use the cache at the same time.
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error:
-            pass  # e.g. a network file system without shared memory: the default journal works too
-        with self._lock, self._conn:
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS results ("
-                " path TEXT NOT NULL, model_key TEXT NOT NULL, size INTEGER NOT NULL,"
-                " mtime_ns INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (path, model_key))"
-            )
+            self._conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise  # e.g. locked for longer than the timeout: never delete a cache someone is using
+            self._rebuild(exc)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+        try:
+            try:
+                # One commit per batch of 16: WAL + NORMAL makes those cheap (no fsync per commit)
+                # and lets the CLI and the app use the cache at the same time.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error:
+                pass  # e.g. a network file system without shared memory: the default journal works too
+            with conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS results ("
+                    " path TEXT NOT NULL, model_key TEXT NOT NULL, size INTEGER NOT NULL,"
+                    " mtime_ns INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (path, model_key))"
+                )
+            # A damaged page otherwise surfaces only when some later query reads it. quick_check reads
+            # every page once: 45 ms for a 55 MB, 100k-row cache here.
+            row = conn.execute("PRAGMA quick_check(1)").fetchone()
+            if row is None or row[0] != "ok":
+                raise _Damaged(str(row[0] if row else "no result").replace("\n", " "))
+            self._inode = os.stat(self.path).st_ino
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _rebuild(self, exc: sqlite3.Error) -> None:
+        """Replace a damaged cache file with a fresh one (caller holds the lock, or is __init__)."""
+        log.warning("The results cache %s is damaged (%s); starting a fresh one.", self.path, exc)
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+        try:
+            # If another process (the CLI beside the app) already replaced it, keep its fresh file.
+            same_file = self._inode is None or os.stat(self.path).st_ino == self._inode
+        except OSError:
+            same_file = False
+        if same_file:
+            for leftover in (self.path, self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+        self._conn = self._connect()
+        self.rebuilds += 1
+
+    def _on_error(self, exc: sqlite3.Error) -> bool:
+        """After a failed query (lock held): True when the cache was damaged and is now a fresh one."""
+        if not _is_damage(exc) or self._conn is None:
+            return False
+        try:
+            self._rebuild(exc)
+            return True
+        except (OSError, sqlite3.Error) as again:
+            log.warning("The results cache cannot be rebuilt (%s); going on without it.", again)
+            self._conn = None
+            return False
 
     @classmethod
     def open_default(cls) -> "BatchCache | None":
         """The user's cache, or None (with the reason in ``last_error``) when it cannot be opened."""
-        path = default_cache_path()
         try:
-            try:
-                return cls(path)
-            except sqlite3.DatabaseError:
-                # Our own file, damaged (e.g. a crash on a full disk): start it afresh.
-                for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                    leftover.unlink(missing_ok=True)
-                return cls(path)
+            return cls(default_cache_path())
         except (OSError, sqlite3.Error) as exc:
             cls.last_error = f"The results cache cannot be used ({exc}); every file will be classified."
             return None
@@ -134,14 +200,17 @@ class BatchCache:
 
     def lookup(self, path: str, st: os.stat_result, key: str) -> FileResult | None:
         """The stored result for ``path`` under model ``key`` if size and mtime still match."""
-        try:
-            with self._lock:
+        with self._lock:
+            if self._conn is None:
+                return None
+            try:
                 row = self._conn.execute(
                     "SELECT size, mtime_ns, record FROM results WHERE path = ? AND model_key = ?",
                     (self._abs(path), key),
                 ).fetchone()
-        except sqlite3.Error:
-            return None
+            except sqlite3.Error as exc:
+                self._on_error(exc)  # a fresh cache has nothing for this file either
+                return None
         if row is None or row[0] != st.st_size or row[1] != st.st_mtime_ns:
             return None
         try:
@@ -158,15 +227,22 @@ class BatchCache:
         ]
         if not rows:
             return
-        try:
-            with self._lock, self._conn:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO results (path, model_key, size, mtime_ns, record) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-        except sqlite3.Error:
-            pass  # a full disk or locked cache costs a rerun's speed, never the run itself
+        sql = "INSERT OR REPLACE INTO results (path, model_key, size, mtime_ns, record) VALUES (?, ?, ?, ?, ?)"
+        with self._lock:
+            for _attempt in range(2):  # once more into the fresh file if this one was damaged
+                if self._conn is None:
+                    return
+                try:
+                    with self._conn:
+                        self._conn.executemany(sql, rows)
+                    return
+                except sqlite3.Error as exc:
+                    # A full disk or locked cache costs a rerun's speed, never the run itself.
+                    if not self._on_error(exc):
+                        return
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

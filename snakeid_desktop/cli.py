@@ -123,7 +123,7 @@ def cmd_classify(args) -> int:
     predictor = _load_predictor(args)
     results = list(predictor.classify_paths(expand_inputs(args.paths), top_k=args.top))
     if args.json:
-        _write_utf8(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False) + "\n")
+        _write_utf8(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     else:
         print(_format_table(results))
     if not results:

@@ -15,3 +15,9 @@ class ImageLoadError(SnakeIDError):
     def __init__(self, message: str, kind: str = "unreadable"):
         super().__init__(message)
         self.kind = kind
+
+
+class ModelOutputError(SnakeIDError):
+    """The model gave no usable probabilities (NaN or infinite) for one input: that input's error."""
+
+    kind = "model_output"

@@ -363,7 +363,7 @@ class JsonResultWriter(_AtomicTextWriter):
 
     def write(self, result: FileResult) -> None:
         self._fh.write(",\n  " if self.rows else "\n  ")
-        self._fh.write(json.dumps(result.to_json(), ensure_ascii=False))
+        self._fh.write(json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False))  # NaN is not JSON
         self.rows += 1
 
     def _finish_content(self) -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from .bundle import NOT_SNAKE, ModelBundle, Thresholds, load_bundle
 from .catalogue import Catalogue, default_catalogue
-from .errors import ImageLoadError
+from .errors import ImageLoadError, ModelOutputError
 from .imageload import load_image
 from .preprocess import stack_batch
 from .results import Candidate, FileResult, Prediction
@@ -109,6 +109,22 @@ def resolve_place(option: str | None, photo_country: str | None) -> Place:
     return ANYWHERE
 
 
+def _finite_rows(probabilities: torch.Tensor) -> list[bool]:
+    return torch.isfinite(probabilities).all(dim=1).tolist()
+
+
+def _output_error() -> ModelOutputError:
+    return ModelOutputError("The model gave no valid probabilities for this image (NaN or infinite scores).")
+
+
+def apply_outcome(result: FileResult, outcome: "Prediction | ModelOutputError") -> None:
+    """Store one :meth:`Predictor.predict_tensors` outcome in ``result``: a prediction or an error."""
+    if isinstance(outcome, ModelOutputError):
+        result.error, result.error_kind = str(outcome), outcome.kind
+    else:
+        result.prediction = outcome
+
+
 def _optimize_for_inference(model: torch.nn.Module, input_size: int) -> torch.nn.Module:
     example = torch.randn(2, 3, input_size, input_size).contiguous(memory_format=torch.channels_last)
     try:
@@ -179,12 +195,20 @@ class Predictor:
         top_k: int | None = None,
         model: torch.nn.Module | None = None,
         places: Sequence[Place] | None = None,
-    ) -> list[Prediction]:
-        """One Prediction per row of ``batch``; ``places`` (from :func:`resolve_place`) per row, default anywhere."""
+    ) -> list[Prediction | ModelOutputError]:
+        """One outcome per row: a Prediction, or a ModelOutputError where the output is not finite.
+
+        ``places`` (from :func:`resolve_place`) per row, default anywhere. The load-time checks make
+        a non-finite output rare; it is that input's error, never a verdict (NaN compares false with
+        every threshold, so it would read "unsure, no risk"). Store outcomes with :func:`apply_outcome`.
+        """
         probs = self.probabilities(batch, model)
         k = top_k or self.top_k
         places = list(places) if places is not None else [ANYWHERE] * len(probs)
-        return [self.decide(p, k, place) for p, place in zip(probs, places)]
+        return [
+            self.decide(p, k, place) if finite else _output_error()
+            for p, finite, place in zip(probs, _finite_rows(probs), places)
+        ]
 
     def decide(self, probabilities: torch.Tensor, top_k: int, place: Place = ANYWHERE) -> Prediction:
         country, source = place
@@ -203,9 +227,14 @@ class Predictor:
     def predict_images(
         self, images: Sequence[Image.Image], top_k: int | None = None, places: Sequence[Place] | None = None
     ) -> list[Prediction]:
+        """Predictions for decoded images; raises ModelOutputError if any output is not finite."""
         if not images:
             return []
-        return self.predict_tensors(stack_batch(images, self.preprocessing), top_k, places=places)
+        outcomes = self.predict_tensors(stack_batch(images, self.preprocessing), top_k, places=places)
+        for outcome in outcomes:
+            if isinstance(outcome, ModelOutputError):
+                raise outcome
+        return outcomes
 
     def classify_paths(
         self, paths: Iterable[Path | str], batch_size: int = 16, top_k: int | None = None, country: str | None = None
@@ -220,8 +249,8 @@ class Predictor:
             if pending:
                 preds = self.predict_tensors(torch.stack([t for _, t, _ in pending]), top_k,
                                              places=[place for _, _, place in pending])
-                for (result, _, _), pred in zip(pending, preds):
-                    result.prediction = pred
+                for (result, _, _), outcome in zip(pending, preds):
+                    apply_outcome(result, outcome)
                     yield result
                 pending.clear()
 

@@ -294,3 +294,120 @@ def test_scan_lists_a_linked_or_hard_linked_photo_once_and_says_so(tmp_path):
     # The broken link still becomes a row (its error tells the user); the duplicates are reported.
     assert found == [photo, tmp_path / "d_broken.jpg"]
     assert len(problems) == 2 and all(f"same file as {photo}" in m for m in problems)
+
+
+def test_nan_scores_become_that_files_error_row_and_are_not_cached(tmp_path, predictor, monkeypatch):
+    paths = [make_photo(tmp_path / "photos" / f"p{i}.png", i) for i in range(4)]
+    real = predictor.probabilities
+
+    def nan_for_p2(batch, model=None):
+        probs = real(batch, model).clone()
+        probs[2] = float("nan")  # the third file of the (single) batch
+        return probs
+
+    cache = BatchCache(tmp_path / "cache.sqlite3")
+    monkeypatch.setattr(predictor, "probabilities", nan_for_p2)
+    results = list(BatchEngine(predictor, batch_size=4, cache=cache).run(paths))
+    assert [r.ok for r in results] == [True, True, False, True]
+    assert results[2].error_kind == "model_output" and "NaN" in results[2].error
+    monkeypatch.undo()
+    engine = BatchEngine(predictor, batch_size=4, cache=cache)
+    rerun = list(engine.run(paths))
+    assert engine.cache_hits == 3 and all(r.ok for r in rerun)
+    cache.close()
+
+
+def _fill_cache(path: Path, rows: int = 3000) -> None:
+    """A cache of a few hundred pages, written through the real class, then closed."""
+    import sqlite3
+
+    cache = BatchCache(path)
+    record = '{"verdict": "unsure", "risk": false, "not_snake_probability": 0.1, "top": [], "warnings": []}'
+    with cache._conn:
+        cache._conn.executemany(
+            "INSERT INTO results VALUES (?, ?, ?, ?, ?)",
+            ((f"/photos/trip/IMG_{i:06d}.jpg", "k" * 32, i, i, record) for i in range(rows)),
+        )
+    cache.close()
+    with sqlite3.connect(path) as conn:  # no WAL left behind: every page is in the main file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _damage_middle_page(path: Path) -> int:
+    import random
+
+    data = bytearray(path.read_bytes())
+    page = (len(data) // 4096) // 2
+    data[page * 4096:(page + 1) * 4096] = random.Random(0).randbytes(4096)
+    path.write_bytes(bytes(data))
+    return page
+
+
+def _stat(size, mtime_ns):
+    fields = [0o100644, 0, 0, 1, 0, 0, size, 0, 0, 0] + [0.0] * 3 + [0, mtime_ns, 0]
+    st = os.stat_result(fields)
+    assert (st.st_size, st.st_mtime_ns) == (size, mtime_ns)
+    return st
+
+
+def test_cache_with_a_damaged_page_is_rebuilt_at_open(tmp_path, predictor, caplog):
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite3"
+    _fill_cache(path)
+    _damage_middle_page(path)
+    with sqlite3.connect(path) as conn:  # the header is intact: the damage is only in a page
+        assert conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+
+    with caplog.at_level("WARNING", logger="snakeid_desktop.batch_cache"):
+        cache = BatchCache(path)
+    assert cache.rebuilds == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"The results cache {path} is damaged (")
+    assert warnings[0].endswith("); starting a fresh one.") and "\n" not in warnings[0]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 0
+    # And the fresh cache works: a second run is served from it.
+    paths = [make_photo(tmp_path / "p.png", 1)]
+    list(BatchEngine(predictor, cache=cache).run(paths))
+    engine = BatchEngine(predictor, cache=cache)
+    list(engine.run(paths))
+    assert engine.cache_hits == 1
+    cache.close()
+
+
+def test_cache_damaged_while_open_is_rebuilt_at_the_failing_query(tmp_path, caplog):
+    path = tmp_path / "cache.sqlite3"
+    _fill_cache(path)
+    cache = BatchCache(path)  # intact at open
+    cache._conn.execute("PRAGMA cache_size=5")  # so the damaged page is read from disk, not memory
+    page = _damage_middle_page(path)
+    with caplog.at_level("WARNING", logger="snakeid_desktop.batch_cache"):
+        hits = [cache.lookup(f"/photos/trip/IMG_{i:06d}.jpg", _stat(i, i), "k" * 32) for i in range(3000)]
+    assert cache.rebuilds == 1, f"damaged page {page} was never read"
+    found = [h is not None for h in hits]
+    assert found[0] and not found[-1]  # served until the damage was met, gone after the rebuild
+    assert len([r for r in caplog.records if "is damaged" in r.getMessage()]) == 1
+
+    from snakeid_desktop.results import FileResult, Prediction
+
+    result = FileResult(path="/x.jpg", prediction=Prediction("unsure", False, (), 0.1))
+    cache.store_many([(result, _stat(5, 6))], "key")
+    assert cache.lookup("/x.jpg", _stat(5, 6), "key") is not None
+    cache.close()
+
+
+def test_a_locked_cache_is_not_deleted(tmp_path, monkeypatch):
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite3"
+    _fill_cache(path, rows=10)
+    monkeypatch.setattr("snakeid_desktop.batch_cache.sqlite3.connect",
+                        lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked")))
+    monkeypatch.setenv("SNAKEID_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("snakeid_desktop.batch_cache.default_cache_path", lambda: path)
+    assert BatchCache.open_default() is None and "locked" in BatchCache.last_error
+    monkeypatch.undo()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 10

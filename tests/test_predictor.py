@@ -180,3 +180,55 @@ def test_throughput_model_falls_back_to_eager_when_tracing_fails(predictor, monk
 
     monkeypatch.setattr(predictor_module.torch.jit, "trace", broken_trace)
     assert predictor_module._optimize_for_inference(predictor.model, 96) is predictor.model
+
+
+# --- a non-finite output is that input's error, never a verdict ----------------------------
+
+
+def _nan_for_first_row(predictor, monkeypatch):
+    real = predictor.probabilities
+
+    def probabilities(batch, model=None):
+        probs = real(batch, model).clone()
+        probs[0] = float("nan")
+        return probs
+
+    monkeypatch.setattr(predictor, "probabilities", probabilities)
+
+
+def test_non_finite_row_is_an_error_for_that_input_only(predictor, monkeypatch):
+    real = predictor.probabilities
+
+    def probabilities(batch, model=None):
+        probs = real(batch, model).clone()
+        probs[1, 4] = float("nan")
+        probs[2, 0] = float("inf")
+        return probs
+
+    monkeypatch.setattr(predictor, "probabilities", probabilities)
+    outcomes = predictor.predict_tensors(torch.zeros(4, 3, 96, 96))
+    assert [type(o).__name__ for o in outcomes] == ["Prediction", "ModelOutputError", "ModelOutputError", "Prediction"]
+    assert outcomes[1].kind == "model_output" and str(outcomes[1]).endswith(".")
+
+
+def test_predict_images_raises_rather_than_answer_from_nan(predictor, monkeypatch):
+    from snakeid_desktop.errors import ModelOutputError
+
+    _nan_for_first_row(predictor, monkeypatch)
+    with pytest.raises(ModelOutputError, match="no valid probabilities"):
+        predictor.predict_images([Image.new("RGB", (100, 100), "green")])
+
+
+def test_classify_paths_reports_a_nan_row_as_an_error_in_valid_json(predictor, tmp_path, monkeypatch):
+    import json
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.new("RGB", (110, 100), (40 * i, 120, 60)).save(paths[-1])
+    _nan_for_first_row(predictor, monkeypatch)
+    results = list(predictor.classify_paths(paths, batch_size=3))
+    assert [r.ok for r in results] == [False, True, True]
+    assert results[0].error_kind == "model_output" and results[0].prediction is None
+    data = json.loads(json.dumps([r.to_json() for r in results], allow_nan=False))
+    assert data[0]["status"] == "error" and data[0]["verdict"] is None and not data[0]["risk"]

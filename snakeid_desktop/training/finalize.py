@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from ..bundle import NOT_SNAKE, Thresholds, save_bundle
+from ..bundle import NOT_SNAKE, Thresholds, save_bundle, write_metadata
 from ..catalogue import default_catalogue
 from ..evaluation import summarize
 from ..predictor import decide
@@ -256,10 +256,9 @@ def app_path_check(cfg, work_dir: Path) -> dict:
     print(format_report(report), file=sys.stderr)
     write_confusion_png(report, work_dir / "confusion_val.png")
     (work_dir / "evaluate_val.json").write_text(_json.dumps(report, indent=1))
-    meta_path = Path(cfg.out) / "model.json"
-    meta = _json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["metrics"]["app_evaluate"] = headline(report)
-    meta_path.write_text(_json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    meta = dict(predictor.bundle.metadata)
+    meta["metrics"] = {**meta["metrics"], "app_evaluate": headline(report)}
+    write_metadata(cfg.out, meta)  # re-signs: model.json carries its own checksum
     return report
 
 
