@@ -322,7 +322,8 @@ def _fill_cache(path: Path, rows: int = 3000) -> None:
     import sqlite3
 
     cache = BatchCache(path)
-    record = '{"verdict": "unsure", "risk": false, "not_snake_probability": 0.1, "top": [], "warnings": []}'
+    record = ('{"verdict": "unsure", "risk": false, "not_snake_probability": 0.1, "venom_probability": 0.0, '
+              '"country": null, "country_source": null, "top": [], "risky": [], "warnings": []}')
     with cache._conn:
         cache._conn.executemany(
             "INSERT INTO results VALUES (?, ?, ?, ?, ?)",

@@ -83,7 +83,7 @@ def test_snakeid_batch_end_to_end(tmp_path, test_bundle_dir):
     assert proc.returncode == 1, proc.stderr
     data = json.loads(out_json.read_text(encoding="utf-8"))
     assert len(data) == 9
-    keys = {"path", "status", "error", "verdict", "risk", "top", "warnings"}
+    keys = {"path", "status", "error", "verdict", "risk", "venom_probability", "country", "country_source", "top", "warnings"}
     for obj in data:
         assert set(obj) == keys
         assert obj["status"] in ("ok", "error")

@@ -405,7 +405,7 @@ def test_not_a_snake_rows_name_no_species(qtbot):
     cell = lambda row, col: model.data(model.index(row, col))  # noqa: E731
     assert (cell(0, COL_SPECIES), cell(0, COL_VENOM), cell(0, COL_PROBABILITY)) == ("", "", "93.0 %")
     assert cell(1, COL_SPECIES) == "Black mamba (Dendroaspis polylepis)?"
-    assert cell(1, COL_VENOM) == "⚠ Venomous (risk)" and cell(1, COL_PROBABILITY) == "4.0 %"
+    assert cell(1, COL_VENOM) == "⚠ Venomous" and cell(1, COL_PROBABILITY) == "4.0 %"
 
 
 def test_rows_arriving_under_a_filter(qtbot):

@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 
 NETBLOCK = REPO_ROOT / "tests" / "netblock"
 TOP_KEYS = {"species", "scientific_name", "common_name", "probability", "venomous"}
-RESULT_KEYS = {"path", "status", "error", "verdict", "risk", "top", "warnings"}
+RESULT_KEYS = {"path", "status", "error", "verdict", "risk", "venom_probability", "country", "country_source", "top", "warnings"}
 
 
 def run_cli(*args, weights=None, cwd=None):

@@ -63,7 +63,7 @@ def test_json_round_trip_is_the_cli_schema(tmp_path):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data == [r.to_json() for r in results]
     for obj in data:
-        assert set(obj) == {"path", "status", "error", "verdict", "risk", "top", "warnings"}
+        assert set(obj) == {"path", "status", "error", "verdict", "risk", "venom_probability", "country", "country_source", "top", "warnings"}
 
 
 def test_empty_exports_are_valid(tmp_path):

@@ -70,7 +70,7 @@ class SlowPredictor:
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
-    def predict_images(self, images, top_k=None):
+    def predict_images(self, images, top_k=None, places=None):
         self.calls += 1
         if self.gate is not None:
             self.gate.wait(10)
@@ -78,7 +78,7 @@ class SlowPredictor:
             time.sleep(self.delay)
         if self.error is not None:
             raise self.error
-        return self._inner.predict_images(images, top_k=top_k)
+        return self._inner.predict_images(images, top_k=top_k, places=places)
 
 
 def factory_for(wrapper):

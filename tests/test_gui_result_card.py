@@ -41,8 +41,12 @@ INFO = ModelInfo(
 )
 
 
-def outcome(verdict, top, risk=False, not_snake=0.01, warnings=(), photo=True) -> Outcome:
-    pred = Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=not_snake)
+def outcome(verdict, top, risk=False, not_snake=0.01, warnings=(), photo=True, country=None, source=None) -> Outcome:
+    # As the predictor would: the venomous candidates behind a warning, most likely first.
+    risky = tuple(c for c in top if c.venomous != "no") if risk else ()
+    venom = sum(c.probability for c in top if c.venomous != "no")
+    pred = Prediction(verdict=verdict, risk=risk, top=tuple(top), not_snake_probability=not_snake,
+                      venom_probability=venom, risky=risky, country=country, country_source=source)
     result = FileResult(path="/photos/snake.jpg", prediction=pred, warnings=list(warnings))
     pixels = RgbPixels(4, 3, bytes(4 * 3 * 3)) if photo else None
     return Outcome(1, "snake.jpg", result, pixels, pixels, (4000, 3000))
@@ -78,7 +82,8 @@ def test_venomous_species(card):
 def test_harmless_top_answer_with_a_plausible_venomous_candidate_warns(card):
     top = [cand(HARMLESS[0], 0.70), cand(HARMLESS[1], 0.12), cand(VENOMOUS[1], 0.11)]
     card.show_outcome(outcome("species", top, risk=True), INFO, top_k=1)
-    assert card.badge.text() == "NOT VENOMOUS"
+    # Never the green badge while the warning is on (the black mamba called a rat snake).
+    assert card.badge.text() == "MAY BE VENOMOUS: TREAT AS VENOMOUS"
     assert card.risk_banner.isVisible()
     assert CAT.get(VENOMOUS[1]).common_name in card.risk_banner.text()
     # the top-k setting never hides the venomous candidate behind the warning
@@ -88,12 +93,54 @@ def test_harmless_top_answer_with_a_plausible_venomous_candidate_warns(card):
     assert CAT.first_aid_venomous[0] in card.first_aid.text()
 
 
-def test_venomous_candidate_below_the_top_three_does_not_warn(card):
-    # Same rule as predictor.decide (and the CLI): only the 3 most likely species count for the risk flag.
+def test_the_card_shows_the_predictors_decision_and_never_re_derives_it(card):
+    # A venomous candidate at 10%, but the predictor decided no warning: the card does not overrule it.
     top = [cand(HARMLESS[0], 0.62), cand(HARMLESS[1], 0.15), cand(HARMLESS[2], 0.11), cand(VENOMOUS[1], 0.10)]
     card.show_outcome(outcome("species", top, risk=False), INFO, top_k=10)
     assert not card.risk_banner.isVisible()
+    assert card.badge.text() == "NOT VENOMOUS"
     assert CAT.first_aid_harmless[0] in card.first_aid.text()
+
+
+def test_not_a_snake_with_the_warning_says_so_and_gives_first_aid(card):
+    # The clear cobra in an enclosure, answered "not a snake".
+    top = [cand(VENOMOUS[0], 0.15), cand(HARMLESS[0], 0.03)]
+    card.show_outcome(outcome("not_snake", top, risk=True, not_snake=0.80), INFO, top_k=3)
+    assert card.headline_text() == "This doesn't look like a snake"
+    assert card.risk_banner.isVisible() and "If there is a snake in this photo, it may be venomous" in card.risk_banner.text()
+    assert CAT.first_aid_venomous[0] in card.first_aid.text()
+
+
+def test_unsure_between_two_cobras_warns(card):
+    top = [cand(VENOMOUS[0], 0.29), cand(VENOMOUS[1], 0.17), cand(HARMLESS[0], 0.10)]
+    card.show_outcome(outcome("unsure", top, risk=True), INFO, top_k=3)
+    assert card.risk_banner.isVisible()
+    assert CAT.get(VENOMOUS[0]).common_name in card.risk_banner.text()
+    assert not card.accuracy.isVisible()  # per-species validation accuracy only when a species is named
+
+
+def test_never_one_hundred_percent(card):
+    top = [cand(VENOMOUS[0], 0.9996), cand(HARMLESS[0], 0.0004)]
+    card.show_outcome(outcome("species", top, risk=True), INFO, top_k=2)
+    assert "over 99% sure" in card.summary.text() and "100%" not in card.plain_text()
+    assert [r.value_label.text() for r in card.candidate_rows] == ["over 99%", "under 1%"]
+
+
+def test_outside_coverage_names_no_species_and_warns(card):
+    card.show_outcome(outcome("outside_coverage", [], risk=True, country="IN", source="option"), INFO)
+    assert card.headline_text() == "Outside what SnakeID knows"
+    assert "SnakeID does not know the snakes of India" in card.risk_banner.text()
+    assert "Treat this snake as venomous" in card.risk_banner.text()
+    assert not card.candidate_rows and CAT.first_aid_venomous[0] in card.first_aid.text()
+    assert "Answering for India (your choice)" in card.region_line.text()
+
+
+def test_the_card_says_which_region_it_assumed(card):
+    top = [cand(HARMLESS[0], 0.95)]
+    card.show_outcome(outcome("species", top, country="PH", source="gps"), INFO)
+    assert card.region_line.text() == "Answering for the Philippines (from the photo's location)."
+    card.show_outcome(outcome("species", top), INFO)
+    assert card.region_line.text().startswith("Answering for anywhere")
 
 
 def test_harmless_species_without_risk(card):

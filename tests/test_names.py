@@ -14,7 +14,7 @@ from snakeid_desktop.export import export_results, read_csv
 from snakeid_desktop.names import for_terminal, readable
 from snakeid_desktop.results import Candidate, FileResult, Prediction
 
-RESULT_KEYS = {"path", "status", "error", "verdict", "risk", "top", "warnings"}
+RESULT_KEYS = {"path", "status", "error", "verdict", "risk", "venom_probability", "country", "country_source", "top", "warnings"}
 ADDER = Candidate("bitis-arietans", "Bitis arietans", "Puff adder", 0.9, "yes")
 
 # Any bytes Linux accepts in one name: everything but "/" and NUL, and not "." or "..".
