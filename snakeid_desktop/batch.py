@@ -243,7 +243,7 @@ class BatchEngine:
         result.warnings = list(loaded.warnings)
         from .predictor import resolve_place
 
-        return _Decoded(result, tensor, resolve_place(self.country, getattr(loaded, "gps_country", None)))
+        return _Decoded(result, tensor, resolve_place(self.country, loaded.gps_country))
 
     def _cached(self, path: str, key: str | None) -> tuple[FileResult | None, os.stat_result | None]:
         if self.cache is None or key is None:

@@ -235,7 +235,8 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
         if cache is None and BatchCache.last_error:
             say(BatchCache.last_error)
     engine = BatchEngine(
-        predictor, batch_size=args.batch_size, decode_workers=args.workers, top_k=args.top, cache=cache
+        predictor, batch_size=args.batch_size, decode_workers=args.workers, top_k=args.top, cache=cache,
+        country=getattr(args, "country", "auto"),
     )
 
     progress = Progress(len(paths))

@@ -82,7 +82,9 @@ def _say(message: str) -> None:
 
 
 def _format_table(results) -> str:
-    """Human-readable results; every text is passed through :func:`for_terminal`."""
+    """Human-readable results in the app's safety wording; every text is passed through :func:`for_terminal`."""
+    from .safety import VERDICT_HEADLINES, assumption_text, format_percent, venom_words, warning_text
+
     t = for_terminal
     lines = []
     for r in results:
@@ -91,17 +93,20 @@ def _format_table(results) -> str:
             lines.append(f"  ERROR: {t(r.error)}")
             continue
         pred = r.prediction
-        headline = {
-            "species": f"  {t(pred.best.common_name)} ({t(pred.best.scientific_name)})",
-            "unsure": "  Not sure - candidates below",
-            "not_snake": "  This doesn't look like a snake",
-        }[pred.verdict]
-        lines.append(headline)
-        if pred.risk:
-            lines.append("  !! A venomous species is among the likely candidates: treat it as dangerous.")
+        if pred.verdict == "species":
+            headline = f"{pred.best.common_name} ({pred.best.scientific_name})"
+            if pred.shows_harmless:
+                headline += " - not venomous"
+        else:
+            headline = VERDICT_HEADLINES[pred.verdict] + (" - candidates below" if pred.verdict == "unsure" else "")
+        lines.append(f"  {t(headline)}")
+        warning = warning_text(pred)
+        if warning:
+            lines.append(f"  !! {t(warning)}")
+        lines.append(f"  {t(assumption_text(pred))}")
         for c in pred.top:
-            venom = {"yes": "VENOMOUS", "mild": "mildly venomous", "no": "harmless"}.get(c.venomous, c.venomous)
-            lines.append(f"    {c.probability * 100:5.1f}%  {t(c.common_name)} ({t(c.scientific_name)}) - {t(venom)}")
+            lines.append(f"    {format_percent(c.probability):>9}  {t(c.common_name)} ({t(c.scientific_name)}) - "
+                         f"{t(venom_words(c.venomous))}")
         for w in r.warnings:
             lines.append(f"  warning: {t(w)}")
     return "\n".join(lines)
@@ -121,7 +126,8 @@ def _write_utf8(text: str) -> None:
 
 def cmd_classify(args) -> int:
     predictor = _load_predictor(args)
-    results = list(predictor.classify_paths(expand_inputs(args.paths), top_k=args.top))
+    results = list(predictor.classify_paths(expand_inputs(args.paths), top_k=args.top,
+                                                country=getattr(args, "country", "auto")))
     if args.json:
         _write_utf8(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     else:
@@ -175,11 +181,12 @@ def cmd_evaluate(args) -> int:
     from . import evaluation
 
     predictor = _load_predictor(args)
-    report = evaluation.evaluate_dataset(predictor, Path(args.dataset), Path(args.not_snake) if args.not_snake else None)
+    report = evaluation.evaluate_dataset(predictor, Path(args.dataset), Path(args.not_snake) if args.not_snake else None,
+                                         country=getattr(args, "country", "any"))
     if args.confusion_png:
         evaluation.write_confusion_png(report, Path(args.confusion_png))
     if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        print(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         print(evaluation.format_report(report))
     return EXIT_OK
@@ -193,6 +200,21 @@ def cmd_self_test(args) -> int:
     return EXIT_OK if summary["ok"] else EXIT_USAGE
 
 
+def _country(value: str) -> str:
+    from .region import parse_country_option
+
+    try:
+        return parse_country_option(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_country_option(p, default: str = "auto", help_default: str = "auto: the photo's GPS location when present"):
+    p.add_argument("--country", type=_country, default=default, metavar="CC|auto|any",
+                   help="where the photos were taken: a two-letter country code (a photo's own GPS location wins), "
+                        f"auto, or any for no region (default {help_default})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="snakeid", description="Identify snake species in photos, offline.")
     parser.add_argument("--version", action="version", version=f"snakeid {__version__}")
@@ -204,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--top", type=int, default=3, metavar="K", help="candidates to show (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON array, one object per input")
+    _add_country_option(p)
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("batch", help="classify a whole folder, writing CSV (and JSON)")
@@ -217,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=None, help="decoder threads (default: automatic)")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not store earlier results")
+    _add_country_option(p)
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("info", help="show the model's version, classes and metrics")
@@ -228,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--not-snake", metavar="DIR", help="folder (any depth) of photos without snakes")
     p.add_argument("--json", action="store_true")
     p.add_argument("--confusion-png", metavar="PATH", help="also draw the confusion matrix to this PNG")
+    _add_country_option(p, default="any", help_default="any: no region, as the model was measured")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

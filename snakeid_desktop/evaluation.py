@@ -92,8 +92,13 @@ def summarize(
     *,
     errors: int = 0,
     extra: dict | None = None,
+    ranges: dict[str, frozenset[str]] | None = None,
 ) -> dict:
-    """Metrics from ``(true class, prediction)`` pairs; the true class is a species slug or ``not_snake``."""
+    """Metrics from ``(true class, prediction)`` pairs; the true class is a species slug or ``not_snake``.
+
+    With ``ranges`` (species -> countries), ``wrong_region`` is the share of snake photos whose top-1
+    species shares no country with the true species (a species from the wrong part of the world).
+    """
     species = list(species)
     labels = species + [NOT_SNAKE]
     index = {c: i for i, c in enumerate(labels)}
@@ -103,6 +108,7 @@ def summarize(
     snake_total = top1 = top3 = kept = 0
     neg_total = rejected = 0
     venomous_total = venomous_harmless = venomous_unwarned = 0
+    wrong_region = 0
     neg_flagged = 0
     harmless_total = harmless_flagged = 0
     species_verdicts = species_verdicts_right = unsure = 0
@@ -130,6 +136,8 @@ def summarize(
         if truth in index and best in index and best != NOT_SNAKE:
             species_confusion[index[truth]][index[best]] += 1
         top1 += best == truth
+        if ranges and best is not None and not (ranges.get(best, frozenset()) & ranges.get(truth, frozenset())):
+            wrong_region += 1
         top3 += truth in [c.species for c in pred.top[:3]]
         kept += pred.verdict != "not_snake"
         unsure += pred.verdict == "unsure"
@@ -187,6 +195,7 @@ def summarize(
         "harmless_flagged_risky": ratio(harmless_flagged, harmless_total),
         "venomous_unwarned": ratio(venomous_unwarned, venomous_total),
         "not_snake_flagged": ratio(neg_flagged, neg_total),
+        "wrong_region": ratio(wrong_region, snake_total) if ranges else None,
         "per_class": per_class,
         "per_class_accuracy": {s: v["recall"] for s, v in per_class.items() if v["recall"] is not None},
         "confusion": {"labels": labels, "matrix": confusion},
@@ -196,7 +205,7 @@ def summarize(
     return report
 
 
-def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int = 32) -> dict:
+def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int = 32, country: str = "any") -> dict:
     """Run ``predictor`` over labelled folders and return the metrics described in the module docstring."""
     bundle = predictor.bundle
     species = bundle.species_classes
@@ -205,7 +214,8 @@ def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int 
     venom = {s: predictor.catalogue.get(s).venomous for s in species}
     records: list[tuple[str, Prediction]] = []
     errors = 0
-    for result in predictor.classify_paths([p for p, _ in items], batch_size=batch_size, top_k=max(3, predictor.top_k)):
+    for result in predictor.classify_paths([p for p, _ in items], batch_size=batch_size, top_k=max(3, predictor.top_k),
+                                           country=country):
         if result.ok:
             records.append((truth_of[result.path], result.prediction))
         else:
@@ -218,8 +228,10 @@ def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int 
         "input_size": bundle.preprocessing.input_size,
         "snakes_dir": str(snakes_dir) if snakes_dir is not None else None,
         "not_snake_dir": str(not_snake_dir) if not_snake_dir is not None else None,
+        "country": country,
     }
-    return summarize(records, species, venom, errors=errors, extra=extra)
+    ranges = {s: predictor.catalogue.get(s).countries for s in species}
+    return summarize(records, species, venom, errors=errors, extra=extra, ranges=ranges)
 
 
 def _pct(value) -> str:
@@ -243,6 +255,9 @@ def format_report(report: dict) -> str:
             f"    called harmless: {_pct(report['venomous_called_harmless'])}"
             f"    harmless snakes warned about: {_pct(report['harmless_flagged_risky'])}",
         ]
+    if report.get("wrong_region") is not None and report["snake_images"]:
+        lines.append(f"Top species from the wrong part of the world: {_pct(report['wrong_region'])}"
+                     f"    (region: {report.get('country') or 'any'})")
     if report["not_snake_images"]:
         lines.append(f"Non-snakes rejected as 'not a snake': {_pct(report['not_snake_rejection'])}"
                      f"    non-snakes with the venom warning: {_pct(report.get('not_snake_flagged'))}")

@@ -24,13 +24,18 @@ names: in the CSV a name that is not valid UTF-8 appears only in its ``\\xNN`` f
 path               the file as scanned (undecodable bytes as ``\\xNN``)
 status             ``ok`` or ``error``
 error              the error message (empty when ok)
-verdict            ``species``, ``unsure`` or ``not_snake`` (empty on error)
-risk               ``true`` when a venomous species is among the likely candidates, else ``false``
+verdict            ``species``, ``unsure``, ``not_snake`` or ``outside_coverage`` (empty on error)
+risk               ``true`` when the venom warning is on (venom_probability reached the model's threshold,
+                   whatever the verdict; always for ``outside_coverage``), else ``false``
+venom_probability  calibrated probability of a venomous snake (all venomous species in play), 0..1, six
+                   decimals; empty on error or for ``outside_coverage``
+country            the country code the answer assumed (empty: anywhere)
+country_source     ``gps`` (the photo's own location) or ``option`` (the user's choice); empty: none
 species            slug of the most likely species (empty on error)
 scientific_name    of that species
 common_name        of that species
 probability        its calibrated probability, 0..1, six decimals
-venomous           its venom status: ``yes``, ``mild`` or ``no``
+venomous           its venom status: ``yes``, ``mild``, ``no`` or ``unknown`` (counts as venomous)
 top_k              all candidates as ``slug:probability`` joined by ``;``
 warnings           warnings joined by `` | `` (e.g. a truncated file decoded partially)
 =================  ==========================================================================
@@ -66,6 +71,9 @@ CSV_COLUMNS = (
     "error",
     "verdict",
     "risk",
+    "venom_probability",
+    "country",
+    "country_source",
     "species",
     "scientific_name",
     "common_name",
@@ -100,6 +108,9 @@ def _csv_values(result: FileResult) -> dict[str, str]:
         "error": data["error"] or "",
         "verdict": data["verdict"] or "",
         "risk": "true" if data["risk"] else "false",
+        "venom_probability": f"{data['venom_probability']:.6f}" if data["venom_probability"] is not None else "",
+        "country": data["country"] or "",
+        "country_source": data["country_source"] or "",
         "species": best["species"] if best else "",
         "scientific_name": best["scientific_name"] if best else "",
         "common_name": best["common_name"] if best else "",
@@ -114,6 +125,8 @@ _TEMP_SUFFIX = ".part"
 # mkstemp's random part: 8 characters from this alphabet (CPython's tempfile._RandomNameSequence).
 _TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
 _CSV_HEADER = ",".join(CSV_COLUMNS).encode()
+# Exports written before the venom-probability and region columns are ours too.
+_OLDER_CSV_HEADERS = (b"path,status,error,verdict,risk,species,scientific_name,common_name,probability,venomous,top_k,warnings",)
 # Our JSON as JsonResultWriter or `snakeid classify --json` writes it: an empty array, or an array
 # whose first object starts with "path". Only the first bytes are read.
 _JSON_START = re.compile(rb'\A\s*\[\s*(\]|\{\s*"path"\s*:)')
@@ -126,7 +139,7 @@ def _looks_like_our_export(head: bytes, *, partial: bool = False) -> bool:
     if not head:
         return True  # empty: nothing to lose (e.g. a file made by mktemp)
     first_line, newline, _ = head.partition(b"\n")
-    if first_line.rstrip(b"\r") == _CSV_HEADER and (newline or partial):
+    if first_line.rstrip(b"\r") in (_CSV_HEADER, *_OLDER_CSV_HEADERS) and (newline or partial):
         return True
     if _JSON_START.match(head):
         return True

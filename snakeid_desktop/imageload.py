@@ -103,6 +103,7 @@ MAX_PIXELS = 160_000_000
 # are held in memory while decoding.
 MAX_FILE_BYTES = 512 * 1024 * 1024
 SMALL_SIDE = 64  # shorter side below this: the model sees mostly upsampling blur
+SMALL_PHOTO_SIDE = 150  # below this the model (192 px input) upsamples: a "less reliable" warning
 ELONGATED_RATIO = 3.0  # classification looks at a centre square; beyond this most is cropped
 # Beyond this a "picture" is a line (a 1x100000 PNG is 475 bytes): nothing to identify, and
 # no camera or panorama tool makes one (a 360-degree panorama is about 6:1).
@@ -180,6 +181,9 @@ class LoadedImage:
     original_size: tuple[int, int]  # (w, h) upright, before any reduction
     format: str | None  # Pillow's format name: "JPEG", "PNG", "HEIF", ...
     warnings: list[str] = field(default_factory=list)
+    # The country of the photo's EXIF GPS position (ISO code), or None. Only the code is kept:
+    # the coordinates never leave the loader (region.country_of_photo).
+    gps_country: str | None = None
 
     @property
     def scale(self) -> float:
@@ -550,6 +554,7 @@ def _decode_collected(data: bytes, label: str, min_side: int | None) -> LoadedIm
             with _budget.reserve(_estimate_peak(opened.size, opened.mode, fmt, factor, len(data))):
                 opened.load()
                 orientation, exif_ok = _orientation(opened)
+                gps_country = _gps_country(opened) if exif_ok else None
                 image, colour_problem = _to_rgb(opened, label, factor, opened.info.get("icc_profile"))
                 if image is opened:
                     # Detach from the plugin object by sharing its pixels instead of copying them
@@ -600,12 +605,18 @@ def _decode_collected(data: bytes, label: str, min_side: int | None) -> LoadedIm
         warnings.append(
             f'"{label}" is very small ({original_size[0]}x{original_size[1]} pixels); results are unreliable.'
         )
+    elif short < SMALL_PHOTO_SIDE:
+        warnings.append(
+            f'"{label}" is a small photo ({original_size[0]}x{original_size[1]} pixels): the result is less '
+            "reliable; a larger or closer photo helps."
+        )
     elif long_ / short > ELONGATED_RATIO:
         warnings.append(
             f'"{label}" is very elongated ({original_size[0]}x{original_size[1]} pixels); '
             "the identification looks mainly at its central part."
         )
-    return LoadedImage(image=image, original_size=original_size, format=fmt, warnings=warnings)
+    return LoadedImage(image=image, original_size=original_size, format=fmt, warnings=warnings,
+                       gps_country=gps_country)
 
 
 def _check_dimensions(size: tuple[int, int], label: str) -> None:
@@ -623,6 +634,16 @@ def _check_dimensions(size: tuple[int, int], label: str) -> None:
             f"(more than {MAX_ASPECT_RATIO:.0f} times longer than wide), so there is nothing to identify.",
             "bad_dimensions",
         )
+
+
+def _gps_country(im: Image.Image) -> str | None:
+    """Country of the EXIF GPS position, if any; a damaged GPS block is simply no location."""
+    try:
+        from .region import country_of_photo
+
+        return country_of_photo(im.getexif())
+    except Exception:
+        return None
 
 
 def _orientation(im: Image.Image) -> tuple[int, bool]:

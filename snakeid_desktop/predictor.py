@@ -266,7 +266,7 @@ class Predictor:
                 yield result
                 continue
             result.warnings = list(loaded.warnings)
-            place = resolve_place(country, getattr(loaded, "gps_country", None))
+            place = resolve_place(country, loaded.gps_country)
             pending.append((result, eval_transform(loaded.image, self.preprocessing), place))
             if len(pending) >= batch_size:
                 yield from flush()

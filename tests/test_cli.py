@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -169,3 +170,57 @@ def test_file_in_an_unreadable_folder_is_one_error_row_and_the_rest_are_classifi
     assert [r["path"] for r in results] == [str(good[0]), str(locked), str(good[1])]
     assert [r["status"] for r in results] == ["ok", "error", "ok"]
     assert "permission denied" in results[1]["error"]
+
+
+def _photo_with_gps(path, lat_ref, lat, lon_ref, lon):
+    from PIL import Image
+
+    from snakeid_desktop import region
+
+    photo = Image.new("RGB", (200, 180), (90, 120, 60))
+    exif = photo.getexif()
+    exif.get_ifd(region.GPS_IFD).update({1: lat_ref, 2: lat, 3: lon_ref, 4: lon})
+    photo.save(path, "JPEG", exif=exif)
+    return path
+
+
+def test_country_from_gps_option_and_any_in_classify_json(tmp_path, test_bundle_dir):
+    manila = _photo_with_gps(tmp_path / "manila.jpg", "N", (14.0, 35.0, 58.2), "E", (120.0, 59.0, 3.1))
+    plain = tmp_path / "plain.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 180), (90, 120, 60)).save(plain)
+    proc = run_cli("classify", manila, plain, "--json", "--country", "mz", weights=test_bundle_dir)
+    assert proc.returncode == 0, proc.stderr
+    by_name = {Path(o["path"]).name: o for o in json.loads(proc.stdout)}
+    # The photo's own GPS wins over the option; the photo without GPS takes the option.
+    assert (by_name["manila.jpg"]["country"], by_name["manila.jpg"]["country_source"]) == ("PH", "gps")
+    assert (by_name["plain.png"]["country"], by_name["plain.png"]["country_source"]) == ("MZ", "option")
+    assert "14." not in proc.stdout and "120." not in proc.stdout  # coordinates never leave the loader
+    from snakeid_desktop.catalogue import default_catalogue
+
+    catalogue = default_catalogue()
+    for obj in by_name.values():
+        assert isinstance(obj["venom_probability"], float)
+        code = obj["country"]
+        assert all(code in catalogue.get(c["species"]).countries for c in obj["top"])
+    proc = run_cli("classify", manila, "--json", "--country", "any", weights=test_bundle_dir)
+    assert json.loads(proc.stdout)[0]["country"] is None
+
+
+def test_a_country_none_of_the_species_live_in_is_outside_coverage(tmp_path, test_bundle_dir):
+    from PIL import Image
+
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (200, 180), (90, 120, 60)).save(plain)
+    proc = run_cli("classify", plain, "--json", "--country", "IS", weights=test_bundle_dir)
+    obj = json.loads(proc.stdout)[0]
+    assert obj["verdict"] == "outside_coverage" and obj["risk"] is True and obj["top"] == []
+    assert obj["venom_probability"] is None
+    proc = run_cli("classify", plain, "--country", "IS", weights=test_bundle_dir)
+    assert "SnakeID does not know the snakes of Iceland" in proc.stdout and "Treat this snake as venomous" in proc.stdout
+
+
+def test_an_unknown_country_code_is_a_usage_error_with_a_suggestion(tmp_path, test_bundle_dir):
+    proc = run_cli("classify", tmp_path / "x.jpg", "--country", "UK", weights=test_bundle_dir)
+    assert proc.returncode == 2 and "did you mean GB (United Kingdom)?" in proc.stderr

@@ -345,7 +345,7 @@ def _decode(source: Source, min_side: int):
             raise ImageLoadError(f"The {source.name} is empty or incomplete.", "empty")
         image = Image.frombytes("RGBA", (source.width, source.height), source.rgba).convert("RGB")
         return image, (source.width, source.height), [], None
-    return loaded.image, tuple(loaded.original_size), list(loaded.warnings), getattr(loaded, "gps_country", None)
+    return loaded.image, tuple(loaded.original_size), list(loaded.warnings), loaded.gps_country
 
 
 class _Loaded:
