@@ -380,6 +380,14 @@ def write_metadata(directory: Path | str, meta: dict) -> Path:
     return path
 
 
+def update_metadata(directory: Path | str, change) -> Path:
+    """Read model.json, let ``change(meta)`` edit it in place, write it back re-signed (e.g. a refitted threshold)."""
+    path = Path(directory) / METADATA_FILE
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    change(meta)
+    return write_metadata(directory, meta)
+
+
 def save_bundle(
     directory: Path | str,
     model: torch.nn.Module,

@@ -266,7 +266,7 @@ def format_report(report: dict) -> str:
     if "thresholds" in report:
         th = report["thresholds"]
         lines.append(
-            f"Thresholds: species {th['species']:.2f}, not-snake {th['not_snake']:.2f}, risk {th['risk']:.2f};"
+            f"Thresholds: species {th['species']:.2f}, not-snake {th['not_snake']:.2f}, risk {th['risk']:.3f};"
             f" temperature {report.get('temperature', 1.0):.3f}"
         )
     if report["snake_images"]:

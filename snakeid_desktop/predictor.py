@@ -48,6 +48,7 @@ def decide(
     """
     probs = [float(p) for p in probabilities.tolist()]
     by_class = dict(zip(classes, probs))
+    unfiltered_not_snake = by_class.get(NOT_SNAKE, 0.0)
     species = [c for c in classes if c != NOT_SNAKE]
     if in_play is not None:
         allowed = set(in_play)
@@ -72,7 +73,9 @@ def decide(
     venom_p = round(min(1.0, sum(by_class[c.species] for c in venomous)), 6)
     risk = venom_p >= thresholds.risk
     top = tuple(candidates[: max(1, top_k)])
-    if not_snake_p >= thresholds.not_snake:
+    # Whether there is a snake at all does not depend on the country: renormalising away the species
+    # of other regions must never turn a snake the model saw into "not a snake".
+    if not_snake_p >= thresholds.not_snake and unfiltered_not_snake >= thresholds.not_snake:
         verdict = "not_snake"
     elif top and top[0].probability >= thresholds.species:
         verdict = "species"

@@ -129,6 +129,10 @@ def test_warning_rule_properties(raw, risk, top_k, region):
         assert {c.species for c in pred.top} <= region
     probabilities = [c.probability for c in pred.top]
     assert probabilities == sorted(probabilities, reverse=True)
+    if region is not None:
+        anywhere = decide(probs, CLASSES, CATALOGUE, thresholds, top_k)
+        # A region filter never turns a snake into "not a snake".
+        assert not (pred.verdict == "not_snake" and anywhere.verdict != "not_snake")
 
 
 def test_predictor_batches_match_single_images(predictor):
