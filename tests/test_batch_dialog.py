@@ -425,3 +425,19 @@ def test_rows_arriving_under_a_filter(qtbot):
     assert model.total_count() == 4 and [r.path for r in model.results()] == [f"/p/{i}.jpg" for i in range(4)]
     model.set_min_probability(0)
     assert model.rowCount() == 4
+
+
+def test_the_dialogs_region_applies_to_every_row(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    for i in range(3):
+        make_photo(folder / f"p{i}.png", i)
+    dialog = open_dialog(qtbot, folder, lambda: predictor, country="IS")
+    assert dialog.country_picker.country() == "IS"
+    run_to_end(qtbot, dialog)
+    rows = dialog.model.results()
+    assert {(r.prediction.verdict, r.prediction.country, r.prediction.country_source) for r in rows} == {
+        ("outside_coverage", "IS", "option")}
+    assert all(r.prediction.risk for r in rows)
+    dialog.country_picker.set_country(None)
+    run_to_end(qtbot, dialog)  # anywhere: a different cache key, so answered afresh
+    assert {r.prediction.country for r in dialog.model.results()} == {None}

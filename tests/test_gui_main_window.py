@@ -587,3 +587,46 @@ def test_sort_mime_handles_data_urls_quoted_paths_and_mixed_drops(qapp, tmp_path
     gone = QMimeData()
     gone.setUrls([QUrl.fromLocalFile(str(tmp_path / "deleted.jpg"))])
     assert sort_mime(gone).missing == [str(tmp_path / "deleted.jpg")]
+
+
+def test_where_are_you_re_answers_the_session_and_is_remembered(qtbot, make_window, settings, tmp_path):
+    window = make_window()
+    path = draw_photo(tmp_path / "snake.png")
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
+        window.open_paths([path])
+    first = window.card.outcome.result.prediction
+    assert first.country is None and "Answering for anywhere" in window.card.region_line.text()
+
+    # Iceland: none of SnakeID's species lives there. The photo on the card is answered again.
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
+        window.country_picker.set_country("IS")
+    again = window.card.outcome.result.prediction
+    assert (again.verdict, again.country, again.country_source) == ("outside_coverage", "IS", "option")
+    assert window.card.risk_banner.isVisible() and "Iceland" in window.card.risk_banner.text()
+    assert len(window.entries) == 1  # the same photo, not a second entry
+    assert settings.country == "IS"
+
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
+        window.country_picker.set_country("PH")
+    ph = window.card.outcome.result.prediction
+    from snakeid_desktop.catalogue import default_catalogue
+
+    assert ph.country == "PH" and all("PH" in default_catalogue().get(c.species).countries for c in ph.top)
+    window.close()
+    # A new window starts with the remembered choice and sends it with every request.
+    second = make_window()
+    assert second.country_picker.country() == "PH" and second.controller.country == "PH"
+
+
+def test_country_picker_searches_and_ignores_unknown_text(qtbot):
+    from snakeid_desktop.gui.country_picker import CountryPicker
+
+    picker = CountryPicker("MZ")
+    qtbot.addWidget(picker)
+    assert picker.country() == "MZ" and picker.itemText(0) == "Anywhere"
+    assert picker.findText("Philippines (PH)") > 0
+    picker.set_country("nowhere")
+    assert picker.country() is None
+    picker.setEditText("Atlantis")
+    picker.lineEdit().editingFinished.emit()
+    assert picker.currentText() == "Anywhere" and picker.country() is None
