@@ -77,7 +77,10 @@ def warning_text(prediction, catalogue=None) -> str | None:
         lead = f"This looks like a {venom_words(best.venomous)} snake."
         named = [c for c in named if c.species != best.species]
     else:
-        lead = "This could be a venomous snake."
+        lead = "This could be a venomous snake: SnakeID cannot rule it out"
+        if prediction.venom_probability is not None:
+            lead += f" (venomous species together: {format_percent(prediction.venom_probability)})"
+        lead += "."
     text = lead
     if named:
         text += " Possible: " + ", ".join(

@@ -239,8 +239,8 @@ class ResultCard(QWidget):
             self.headline,
             self.subheadline,
             self.badge,
-            self.summary,
             self.region_line,  # what the answer assumed about where the photo was taken
+            self.summary,
             self.accuracy,  # next to the confidence: how far to trust it
             self.warnings,  # high up too: a bad photo is a reason to trust the answer less
             self.busy,
