@@ -630,3 +630,21 @@ def test_country_picker_searches_and_ignores_unknown_text(qtbot):
     picker.setEditText("Atlantis")
     picker.lineEdit().editingFinished.emit()
     assert picker.currentText() == "Anywhere" and picker.country() is None
+
+
+def test_a_non_finite_model_output_is_an_error_on_the_card(qtbot, make_window, tmp_path):
+    import torch
+
+    from snakeid_desktop.predictor import Predictor
+
+    def nan_predictor(weights_dir):
+        predictor = Predictor.load(weights_dir, num_threads=1)
+        real = predictor.probabilities
+        predictor.probabilities = lambda batch, model=None: torch.full_like(real(batch, model), float("nan"))
+        return predictor
+
+    window = make_window(predictor_factory=nan_predictor)
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
+        window.open_paths([draw_photo(tmp_path / "snake.png")])
+    assert window.card.headline_text() == "The model gave no usable answer"
+    assert "NaN" in window.card.summary.text() or "infinite" in window.card.summary.text()

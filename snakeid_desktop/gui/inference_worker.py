@@ -323,8 +323,13 @@ class InferenceWorker(QObject):
                 return None
             from ..predictor import resolve_place
 
+            from ..errors import ModelOutputError
+
             place = resolve_place(request.country, photo_country)
-            result.prediction = predictor.predict_images([image], top_k=request.top_k, places=[place])[0]
+            try:
+                result.prediction = predictor.predict_images([image], top_k=request.top_k, places=[place])[0]
+            except ModelOutputError as exc:  # the model gave no usable answer for this photo: say so on the card
+                result.error, result.error_kind = str(exc), exc.kind
         return Outcome(request.request_id, source.name, result, photo, thumbnail, original_size)
 
 

@@ -882,7 +882,7 @@ class MainWindow(QMainWindow):
 def _short_verdict(result: FileResult) -> str:
     pred = result.prediction
     if pred is None:
-        return "could not read" if result.error_kind != "no_model" else "no model"
+        return {"no_model": "no model", "model_output": "no answer"}.get(result.error_kind, "could not read")
     if pred.verdict == "outside_coverage":
         return "⚠ outside coverage"
     if pred.verdict == "not_snake":

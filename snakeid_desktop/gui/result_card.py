@@ -282,6 +282,8 @@ class ResultCard(QWidget):
         if result.prediction is None:
             if result.error_kind == NO_MODEL_KIND:
                 self._show(self.headline, "No model is installed")
+            elif result.error_kind == "model_output":
+                self._show(self.headline, "The model gave no usable answer")
             else:
                 self._show(self.headline, "This photo could not be read")
             self._show(self.summary, result.error or "Unknown error.")
