@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from .checksums import sha256_file
 from . import paths
 from .errors import ModelBundleError
 from .model import build_model
@@ -87,14 +88,6 @@ class ModelBundle:
     @property
     def per_class_accuracy(self) -> dict[str, float]:
         return dict(self.metrics.get("per_class_accuracy", {}))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def metadata_sha256(meta: dict) -> str:

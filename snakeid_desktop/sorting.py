@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .checksums import sha256_file
 from .results import FileResult
 
 UNSURE, NOT_SNAKE, ERRORS = "unsure", "not_snake", "errors"
@@ -76,14 +77,6 @@ def _inside(folder: str, path: str) -> bool:
 
 def _plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and os.sep not in name and "\0" not in name
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _candidate_names(name: str) -> Iterable[str]:
@@ -310,7 +303,7 @@ def _copy_changed(target: Path, rec: dict, st: os.stat_result) -> bool:
         return True
     # An edit can keep size and mtime (editors restore them, a clock moves): the content decides.
     # Manifests written before the hash was recorded fall back to size and mtime.
-    return "sha256" in rec and _sha256(target) != rec["sha256"]
+    return "sha256" in rec and sha256_file(target) != rec["sha256"]
 
 
 def undo_sort(manifest_path: Path | str) -> UndoSummary:

@@ -34,6 +34,16 @@ def make_folder(root: Path, good: int = 12) -> dict[str, list[Path]]:
     return {"good": good_paths, "bad": bad}
 
 
+def assert_a_rerun_is_served_from(cache, predictor, tmp_path) -> None:
+    """The cache works: a second run over the same photo reuses the first run's answer."""
+    paths = [make_photo(tmp_path / "p.png", 1)]
+    list(BatchEngine(predictor, cache=cache).run(paths))
+    engine = BatchEngine(predictor, cache=cache)
+    list(engine.run(paths))
+    assert engine.cache_hits == 1
+    cache.close()
+
+
 def snapshot(paths) -> dict[Path, tuple[bytes, int]]:
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
 
@@ -240,12 +250,7 @@ def test_damaged_cache_file_is_replaced(tmp_path, monkeypatch, predictor):
     default_cache_path().write_bytes(b"this is not an sqlite database" * 100)
     cache = BatchCache.open_default()
     assert cache is not None
-    paths = [make_photo(tmp_path / "p.png", 1)]
-    list(BatchEngine(predictor, cache=cache).run(paths))
-    engine = BatchEngine(predictor, cache=cache)
-    list(engine.run(paths))
-    assert engine.cache_hits == 1
-    cache.close()
+    assert_a_rerun_is_served_from(cache, predictor, tmp_path)
 
 
 def test_interrupted_run_resumes_from_the_cache(tmp_path, predictor):
@@ -370,12 +375,7 @@ def test_cache_with_a_damaged_page_is_rebuilt_at_open(tmp_path, predictor, caplo
         assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 0
     # And the fresh cache works: a second run is served from it.
-    paths = [make_photo(tmp_path / "p.png", 1)]
-    list(BatchEngine(predictor, cache=cache).run(paths))
-    engine = BatchEngine(predictor, cache=cache)
-    list(engine.run(paths))
-    assert engine.cache_hits == 1
-    cache.close()
+    assert_a_rerun_is_served_from(cache, predictor, tmp_path)
 
 
 def test_cache_damaged_while_open_is_rebuilt_at_the_failing_query(tmp_path, caplog):
