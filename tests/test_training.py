@@ -306,3 +306,29 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
         train(_config(root, tmp_path / "frozen", teacher_checkpoint=str(teacher_path)), loaded)
     with pytest.raises(SystemExit, match="different classes"):
         load_teacher(str(teacher_path), loaded[0][::-1], torch.device("cpu"))
+
+
+def test_risk_threshold_is_the_highest_leaving_at_most_one_percent_of_venomous_snakes_unwarned():
+    from snakeid_desktop.training.finalize import choose_risk_threshold, risk_tradeoff
+
+    venomous, harmless = "naja-philippinensis", "xenopeltis-unicolor"
+    classes = [harmless, venomous, NOT_SNAKE]
+    venom = {venomous: "yes", harmless: "no"}
+    # 200 venomous snakes whose venomous mass is spread from 0.01 to 0.995; harmless snakes at 0.02-0.2.
+    probs, labels = [], []
+    for i in range(200):
+        mass = 0.01 + 0.005 * i
+        probs.append([1 - mass - 0.001, mass, 0.001]); labels.append(1)  # noqa: E702
+    for i in range(50):
+        mass = 0.02 + 0.0036 * i
+        probs.append([1 - mass - 0.001, mass, 0.001]); labels.append(0)  # noqa: E702
+    probs, labels = torch.tensor(probs), torch.tensor(labels)
+    t = choose_risk_threshold(probs, labels, classes, venom)
+    unwarned = ((probs[:200, 1] < t).float().mean()).item()
+    assert unwarned <= 0.01
+    # ... and it is the highest such value on the grid: the next one up leaves too many unwarned.
+    curve = risk_tradeoff(probs, labels, classes, venom)
+    higher = [r for r in curve if r["threshold"] > t]
+    assert all(r["venomous_unwarned"] > 0.01 for r in higher)
+    row = next(r for r in curve if r["threshold"] == t)
+    assert row["harmless_flagged"] == pytest.approx(((probs[200:, 1] >= t).float().mean()).item(), abs=1e-4)
