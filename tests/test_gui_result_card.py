@@ -192,3 +192,58 @@ def test_every_control_has_an_accessible_name(card):
     for widget in (card.headline, card.badge, card.risk_banner, card.disclaimer, card.photo):
         assert widget.accessibleName()
     assert all(row.bar.accessibleName() and row.bar.accessibleDescription() for row in card.candidate_rows)
+
+
+def _accessible_texts(widget) -> list[str]:
+    """Every name and description in Qt's accessibility tree below ``widget``, as a screen reader sees it."""
+    from PySide6.QtGui import QAccessible
+
+    texts, stack = [], [QAccessible.queryAccessibleInterface(widget)]
+    while stack:
+        node = stack.pop()
+        if node is None or not node.isValid():
+            continue
+        if not node.state().invisible:
+            texts += [node.text(QAccessible.Text.Name), node.text(QAccessible.Text.Description)]
+        stack += [node.child(i) for i in range(node.childCount())]
+    return [t for t in texts if t]
+
+
+def test_a_screen_reader_finds_the_species_the_warning_and_the_first_aid(card, qtbot):
+    top = [cand(VENOMOUS[0], 0.91), cand(HARMLESS[0], 0.05)]
+    card.show_outcome(outcome("species", top, risk=True), INFO, top_k=2)
+    qtbot.wait(20)  # let the new candidate rows be laid out and shown
+    spoken = "\n".join(_accessible_texts(card))
+    info = CAT.get(VENOMOUS[0])
+    assert info.common_name in spoken
+    assert "This looks like a venomous snake" in spoken
+    assert CAT.first_aid_venomous[0] in spoken
+    assert f"{info.common_name}, venomous, 91 percent" in spoken  # the probability bar, in words
+    # Internal widget ids are descriptions of a role, never what is read instead of the text.
+    assert card.headline.accessibleName() == info.common_name
+
+
+def test_the_warning_is_pinned_and_a_new_answer_starts_at_the_top(card, qtbot):
+    top = [cand(VENOMOUS[0], 0.6), cand(HARMLESS[0], 0.3)]
+    card.resize(700, 420)
+    card.show_outcome(outcome("unsure", top, risk=True), INFO, top_k=2)
+    qtbot.waitUntil(lambda: card.scroll.verticalScrollBar().maximum() > 0, timeout=2000)
+    body = card.scroll.widget()
+    assert not body.isAncestorOf(card.risk_banner)  # outside the scrolling part: never scrolled away
+    bar = card.scroll.verticalScrollBar()
+    assert bar.maximum() > 0, "the card should need scrolling at this size"
+    bar.setValue(bar.maximum())
+    card.show_outcome(outcome("species", top, risk=True), INFO, top_k=2)
+    assert bar.value() == 0
+    assert card.risk_banner.isVisible()
+
+
+def test_first_steps_of_first_aid_come_before_the_candidates_and_the_rest_after(card):
+    top = [cand(VENOMOUS[0], 0.91)]
+    card.show_outcome(outcome("species", top, risk=True), INFO, top_k=1)
+    layout = card.body_layout
+    order = [layout.itemAt(i).widget() for i in range(layout.count()) if layout.itemAt(i).widget() is not None]
+    assert order.index(card.first_aid) < order.index(card.candidates_title) < order.index(card.first_aid_more)
+    shown = card.first_aid.text() + card.first_aid_more.text()
+    assert all(step in shown for step in CAT.first_aid_venomous)
+    assert card.full_disclaimer.isVisibleTo(card) and CAT.disclaimer == card.full_disclaimer.text()

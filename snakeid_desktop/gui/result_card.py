@@ -25,6 +25,11 @@ from PySide6.QtWidgets import (
 from ..catalogue import Catalogue, default_catalogue
 from ..results import Candidate, FileResult
 from ..safety import assumption_text, counts_as_venomous, format_percent, venom_words, warning_text
+
+READING_WIDTH_PX = 760
+BADGE_MIN_WIDTH_PX = 300
+FIRST_AID_UP_FRONT = 3  # steps shown before the candidates; the rest follow them
+SHORT_DISCLAIMER = "An identification aid, not a medical diagnosis: if someone is bitten, get medical help now."
 from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
 
 # Badge colours pass WCAG AA with white text on both light and dark window backgrounds;
@@ -97,8 +102,16 @@ def _label(text: str = "", *, wrap: bool = True, selectable: bool = True, name: 
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if name:
         label.setObjectName(name)
-        label.setAccessibleName(name.replace("_", " "))
+        label.setAccessibleDescription(name.replace("_", " "))  # its role; the name is its text
+    if text:
+        label.setAccessibleName(text)
     return label
+
+
+def _set_text(label: QLabel, text: str) -> None:
+    """Visible text and what a screen reader reads are always the same words."""
+    label.setText(text)
+    label.setAccessibleName(text)
 
 
 def _scaled_font(widget: QWidget, factor: float, bold: bool = False):
@@ -127,8 +140,9 @@ class CandidateRow(QWidget):
         self.bar.setValue(round(candidate.probability * 1000))
         self.bar.setTextVisible(False)  # the figure sits beside the bar, readable on any colour
         self.bar.setFixedHeight(14)
-        self.bar.setAccessibleName(f"Probability of {candidate.common_name}")
-        self.bar.setAccessibleDescription(f"{format_percent(candidate.probability)}, {venom}")
+        spoken = format_percent(candidate.probability).replace("%", " percent")
+        self.bar.setAccessibleName(f"{candidate.common_name}, {venom}, {spoken}")
+        self.bar.setAccessibleDescription(f"probability of {candidate.common_name} ({candidate.scientific_name})")
         # One stylesheet for every bar so they render alike; venomous ones are red, and say so in words.
         chunk = "#b3261e" if counts_as_venomous(candidate.venomous) else "palette(highlight)"
         self.bar.setStyleSheet(
@@ -162,29 +176,45 @@ class ResultCard(QWidget):
         right.setSpacing(6)
         outer.addLayout(right, 6)
 
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        right.addWidget(self.scroll, 1)
-        body = QWidget()
-        self.scroll.setWidget(body)
-        self.body_layout = QVBoxLayout(body)
-        self.body_layout.setContentsMargins(0, 0, 6, 0)
-        self.body_layout.setSpacing(8)
-
         self.risk_banner = _label(name="risk_warning")
         self.risk_banner.setStyleSheet(
             "QLabel { background-color: #b3261e; color: white; padding: 8px; border-radius: 4px; font-weight: bold; }"
         )
+        self.risk_banner.setMaximumWidth(READING_WIDTH_PX)
+        # Pinned above the scrolling part: the warning is never scrolled or cut off.
+        right.addWidget(self.risk_banner)
+
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("result_details")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys / Page Down scroll the answer
+        self.scroll.setAccessibleName("Answer details")
+        # A visible focus ring when keyboard focus is on the answer (Fusion draws none for a scroll area).
+        self.scroll.setStyleSheet(
+            "QScrollArea#result_details { border: 2px solid transparent; border-radius: 3px; }"
+            " QScrollArea#result_details:focus { border: 2px solid palette(highlight); }"
+        )
+        right.addWidget(self.scroll, 1)
+        body = QWidget()
+        # Lines longer than ~90 characters are hard to read: cap the reading width on wide windows.
+        body.setMaximumWidth(READING_WIDTH_PX)
+        self.scroll.setWidget(body)
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.body_layout = QVBoxLayout(body)
+        self.body_layout.setContentsMargins(0, 0, 6, 0)
+        self.body_layout.setSpacing(8)
+
         self.headline = _label(name="headline")
         self.headline.setFont(_scaled_font(self, 1.8, bold=True))
         self.subheadline = _label(name="scientific_name")
         font = _scaled_font(self, 1.15)
         font.setItalic(True)
         self.subheadline.setFont(font)
-        self.badge = _label(wrap=False, name="venom_status")
-        self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        # Wraps on a narrow card instead of forcing the text column wider than the window.
+        self.badge = _label(name="venom_status")
+        self.badge.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
         self.summary = _label(name="summary")
         self.region_line = _label(name="region")
         self.busy = QProgressBar()
@@ -204,6 +234,8 @@ class ResultCard(QWidget):
         self.first_aid_species = _label(name="species_first_aid")
         self.first_aid_species.setFont(_scaled_font(self, 1.0, bold=True))
         self.first_aid = _label(name="first_aid")
+        self.first_aid_more = _label(name="more_first_aid")
+        self.full_disclaimer = _label(self.catalogue.disclaimer, name="full_disclaimer")
         self.medical_title = _label(name="medical_title")
         self.medical_title.setFont(_scaled_font(self, 1.0, bold=True))
         self.medical = _label(name="medical_significance")
@@ -213,14 +245,20 @@ class ResultCard(QWidget):
         self.source.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         for widget in self._detail_widgets():
+            if widget is self.risk_banner:
+                continue
             self.body_layout.addWidget(widget)
             if widget is self.candidates_title:
                 self.body_layout.addLayout(self.candidates_box)
         self.body_layout.addStretch(1)
 
-        self.disclaimer = _label(self.catalogue.disclaimer, name="disclaimer")
+        # A short form stays in view; the full text closes the scrolling part.
+        self.disclaimer = _label(SHORT_DISCLAIMER, name="disclaimer")
         self.disclaimer.setFrameShape(QFrame.Shape.StyledPanel)
-        self.disclaimer.setContentsMargins(6, 4, 6, 4)
+        self.disclaimer.setContentsMargins(4, 2, 4, 2)
+        self.disclaimer.setFont(_scaled_font(self, 0.9))
+        # Never taller than a few lines, so at 640x480 it cannot crowd out the answer itself.
+        self.disclaimer.setMaximumHeight(self.disclaimer.fontMetrics().lineSpacing() * 3 + 10)
         right.addWidget(self.disclaimer)
         self.clear()
 
@@ -228,14 +266,18 @@ class ResultCard(QWidget):
 
     def clear(self) -> None:
         self.outcome = None
+        self.scroll.verticalScrollBar().setValue(0)  # a new answer starts at its top
         self.photo.set_image(None)
         for widget in self._detail_widgets():
             widget.hide()
+        self.full_disclaimer.show()
         self._set_candidates([], None)
 
     def _detail_widgets(self):
+        # Top to bottom by what a frightened reader needs first: at 800x600 the verdict, the warning
+        # and the first steps of first aid fit without scrolling; the candidates follow.
         return (
-            self.risk_banner,
+            self.risk_banner,  # pinned above the scroll area (added there, not to the body)
             self.headline,
             self.subheadline,
             self.badge,
@@ -244,13 +286,15 @@ class ResultCard(QWidget):
             self.accuracy,  # next to the confidence: how far to trust it
             self.warnings,  # high up too: a bad photo is a reason to trust the answer less
             self.busy,
-            self.candidates_title,
             self.first_aid_title,
             self.first_aid_species,
             self.first_aid,
+            self.candidates_title,
+            self.first_aid_more,
             self.medical_title,
             self.medical,
             self.source,
+            self.full_disclaimer,
         )
 
     def show_pending(self, name: str, message: str = "Classifying…", photo: QImage | None = None) -> None:
@@ -373,9 +417,10 @@ class ResultCard(QWidget):
             if specific:
                 self._show(self.first_aid_species, specific)
         lines = [f"• {step}" for step in steps]
-        self.first_aid_title.setText("If someone is bitten" + ("" if harmless else " (treat as venomous)"))
-        self.first_aid_title.show()
-        self._show(self.first_aid, "\n".join(lines))
+        self._show(self.first_aid_title, "If someone is bitten" + ("" if harmless else " (treat as venomous)"))
+        self._show(self.first_aid, "\n".join(lines[:FIRST_AID_UP_FRONT]))
+        if lines[FIRST_AID_UP_FRONT:]:
+            self._show(self.first_aid_more, "More first aid:\n" + "\n".join(lines[FIRST_AID_UP_FRONT:]))
 
     def _show_warnings(self, result: FileResult) -> None:
         if result.warnings:
@@ -383,12 +428,14 @@ class ResultCard(QWidget):
 
     def _show_badge(self, status: str) -> None:
         text, colour = BADGE_STYLES.get(status, BADGE_STYLES["unknown"])
-        self.badge.setText(text)
+        _set_text(self.badge, text)
+        # Wrap only when the card is really narrow: ask for the one-line width, up to a limit.
+        one_line = self.badge.fontMetrics().horizontalAdvance(text) + 28
+        self.badge.setMinimumWidth(min(one_line, BADGE_MIN_WIDTH_PX))
         self.badge.setStyleSheet(
             f"QLabel {{ background-color: {colour}; color: white; font-weight: bold;"
             " padding: 3px 10px; border-radius: 4px; }"
         )
-        self.badge.setAccessibleDescription(text)
         self.badge.show()
 
     def _set_candidates(self, candidates: list[Candidate], model_info: ModelInfo | None) -> None:
@@ -405,7 +452,7 @@ class ResultCard(QWidget):
 
     @staticmethod
     def _show(label: QLabel, text: str) -> None:
-        label.setText(text)
+        _set_text(label, text)
         label.show()
 
     # ---------------------------------------------------------------- for tests and accessibility
