@@ -184,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook
 
+    from .platform_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem:  # Qt would abort with a message that names no package
+        log.error("%s", problem)
+        print(problem, file=sys.stderr)
+        return 1
+
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
