@@ -10,6 +10,17 @@ from pathlib import Path
 from . import paths
 from .safety import VENOM_STATUSES
 
+# Bounds checked on load; the shipped file aims at 2-4 "look for" points per species.
+MAX_IDENTIFY_POINTS = 5
+
+
+@dataclass(frozen=True)
+class LookAlike:
+    """A species easily confused with this one, and how to tell them apart from a distance or a photo."""
+
+    name: str  # "Common name (Scientific name)"
+    tell_apart: str
+    slug: str | None = None  # set only when the look-alike is itself in the catalogue
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,9 @@ class SpeciesInfo:
     # ISO 3166-1 alpha-2 codes of the countries where the species occurs; empty = unknown range.
     countries: frozenset[str] = frozenset()
     range_note: str = ""
+    # Short "look for" points, visible from a safe distance or on a photo.
+    identify: tuple[str, ...] = ()
+    look_alikes: tuple[LookAlike, ...] = ()
 
     @property
     def common_name(self) -> str:
@@ -37,6 +51,7 @@ class Catalogue:
     first_aid_harmless: tuple[str, ...]
     disclaimer: str
     range_source: str = ""
+    identification_source: str = ""
 
     def get(self, slug: str) -> SpeciesInfo:
         """The entry for ``slug``; an unknown slug gets a cautious placeholder rather than a crash."""
@@ -60,10 +75,59 @@ def _countries(path: Path, entry: dict) -> frozenset[str]:
     return frozenset(codes)
 
 
+def _identify(path: Path, entry: dict) -> tuple[str, ...]:
+    """The entry's "look for" points: absent means none, otherwise 1-5 non-empty strings."""
+    points = entry.get("identify")
+    if points is None:
+        return ()
+    if (
+        not isinstance(points, list)
+        or not 1 <= len(points) <= MAX_IDENTIFY_POINTS
+        or not all(isinstance(point, str) and point.strip() for point in points)
+    ):
+        raise ValueError(
+            f"{path}: {entry['slug']}: identify must be a list of 1-{MAX_IDENTIFY_POINTS} non-empty strings"
+        )
+    return tuple(point.strip() for point in points)
+
+
+_LOOK_ALIKE_KEYS = frozenset({"name", "slug", "tell_apart"})
+
+
+def _look_alikes(path: Path, entry: dict, slugs: frozenset[str]) -> tuple[LookAlike, ...]:
+    """The entry's look-alikes; a slug must name another species of this catalogue."""
+    items = entry.get("look_alikes")
+    if items is None:
+        return ()
+    where = f"{path}: {entry['slug']}"
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: look_alikes must be a list of objects with name and tell_apart")
+    result = []
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: look-alike {number} must be an object with name and tell_apart")
+        unknown = sorted(set(item) - _LOOK_ALIKE_KEYS)
+        if unknown:
+            raise ValueError(f"{where}: look-alike {number} has unknown keys: {', '.join(unknown)}")
+        for key in ("name", "tell_apart"):
+            value = item.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}: look-alike {number} needs a non-empty {key}")
+        slug = item.get("slug")
+        if slug is not None:
+            if not isinstance(slug, str) or slug not in slugs:
+                raise ValueError(f"{where}: look-alike {number} names slug {slug!r}, which is not in the catalogue")
+            if slug == entry["slug"]:
+                raise ValueError(f"{where}: look-alike {number} is the species itself")
+        result.append(LookAlike(name=item["name"].strip(), tell_apart=item["tell_apart"].strip(), slug=slug))
+    return tuple(result)
+
+
 def load_catalogue(path: Path | str | None = None) -> Catalogue:
     path = Path(path) if path is not None else paths.resources_dir() / "species.json"
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     species = {}
+    slugs = frozenset(entry["slug"] for entry in data["species"])
     for entry in data["species"]:
         if entry["venomous"] not in VENOM_STATUSES:
             raise ValueError(f"{path}: venomous must be one of {VENOM_STATUSES}, got {entry['venomous']!r}")
@@ -77,6 +141,8 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
             region=entry.get("region", ""),
             countries=_countries(path, entry),
             range_note=entry.get("range_note", ""),
+            identify=_identify(path, entry),
+            look_alikes=_look_alikes(path, entry, slugs),
         )
     return Catalogue(
         species=species,
@@ -84,6 +150,7 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         first_aid_harmless=tuple(data["first_aid"]["harmless"]),
         disclaimer=data["disclaimer"],
         range_source=data.get("range_source", ""),
+        identification_source=data.get("identification_source", ""),
     )
 
 

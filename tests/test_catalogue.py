@@ -153,3 +153,156 @@ def test_load_catalogue_rejects_codes_that_are_not_iso(tmp_path, raw_entries, ba
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match="bitis-arietans"):
         load_catalogue(path)
+
+
+# --- identification notes ("how to tell it apart") -------------------------------------------------
+
+# Wording that would send a frightened reader towards the snake; the notes only describe what can be
+# seen from a safe distance or on a photo, so none of it may appear even as a prohibition.
+UNSAFE_APPROACH = re.compile(
+    r"\b(touch|handl|catch|caught|grab|pick(?:s|ed|ing)? (?:it |them |the snake )?up|hold (?:it|the snake)"
+    r"|kill|approach|poke|prod|tease|provok|corner|captur|trap|closer|get close|up close|go near|come near"
+    r"|turn (?:it|the snake) over)\w*",
+    re.IGNORECASE,
+)
+# "Common name (Genus species)" or, for a group, "Cat snakes (Boiga species)".
+LOOK_ALIKE_NAME = re.compile(r"^[A-Z][^()]*[^ ()] \(([A-Z][a-z]+ [a-z]+)\)$")
+MAX_IDENTIFY_CHARS = 110
+MAX_TELL_APART_CHARS = 200
+
+
+def identification_texts(catalogue) -> list[str]:
+    texts: list[str] = [catalogue.identification_source]
+    for info in catalogue.species.values():
+        texts += info.identify
+        texts += [text for look in info.look_alikes for text in (look.name, look.tell_apart)]
+    return texts
+
+
+def test_every_species_has_identification_notes(catalogue):
+    assert catalogue.identification_source.strip()
+    for slug, info in catalogue.species.items():
+        assert 2 <= len(info.identify) <= 4, slug
+        assert all(point.strip() for point in info.identify), slug
+        assert 1 <= len(info.look_alikes) <= 3, slug
+        assert all(look.name.strip() and look.tell_apart.strip() for look in info.look_alikes), slug
+
+
+def test_look_alike_slugs_are_valid_and_match_their_names(catalogue):
+    by_scientific_name = {info.scientific_name: slug for slug, info in catalogue.species.items()}
+    for slug, info in catalogue.species.items():
+        names = [look.name for look in info.look_alikes]
+        assert len(names) == len(set(names)), slug
+        for look in info.look_alikes:
+            match = LOOK_ALIKE_NAME.match(look.name)
+            assert match, (slug, look.name)
+            scientific = match.group(1)
+            # A catalogue species is always linked by slug, and the slug is the one its name says.
+            assert look.slug == by_scientific_name.get(scientific), (slug, look.name, look.slug)
+            assert look.slug != slug
+
+
+def test_known_confusions_are_linked(catalogue):
+    def links(slug):
+        return {look.slug for look in catalogue.get(slug).look_alikes}
+
+    assert "naja-samarensis" in links("naja-philippinensis")
+    assert "naja-philippinensis" in links("naja-samarensis")
+    assert {"thelotornis-capensis", "dendroaspis-polylepis"} <= links("dispholidus-typus")
+    assert "dispholidus-typus" in links("thelotornis-capensis")
+    assert "dispholidus-typus" in links("dendroaspis-polylepis")
+    assert {"naja-philippinensis", "naja-samarensis"} <= links("coelognathus-erythrurus")
+    assert "tropidolaemus-subannulatus" in links("tropidolaemus-philippensis")
+    # The banded wolf snake's dangerous look-alikes are kraits, which are outside the catalogue.
+    assert any("krait" in look.name.lower() for look in catalogue.get("lycodon-capucinus").look_alikes)
+
+
+def test_colour_variation_is_flagged_where_it_misleads(catalogue):
+    for slug in ("bitis-arietans", "dispholidus-typus", "dendroaspis-polylepis", "calamaria-lumbricoidea"):
+        points = " ".join(catalogue.get(slug).identify).lower()
+        assert "varies" in points or "not black" in points, slug
+
+
+def test_identification_notes_are_short(catalogue):
+    for slug, info in catalogue.species.items():
+        for point in info.identify:
+            assert len(point) <= MAX_IDENTIFY_CHARS, (slug, point)
+        for look in info.look_alikes:
+            assert len(look.tell_apart) <= MAX_TELL_APART_CHARS, (slug, look.name)
+            # One sentence: it ends with a full stop and has no sentence break inside.
+            assert look.tell_apart.endswith(".") and not re.search(r"[.!?]\s", look.tell_apart), (slug, look.name)
+
+
+def test_identification_notes_never_send_anyone_towards_the_snake(catalogue):
+    offending = [text for text in identification_texts(catalogue) if UNSAFE_APPROACH.search(text)]
+    assert offending == []
+
+
+def test_identification_notes_leave_the_doubt_warning_to_the_app(catalogue):
+    offending = [text for text in identification_texts(catalogue) if "in doubt" in text.lower()]
+    assert offending == []
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Touch the tail to see if it moves.", True),
+        ("Do not handle it to check the scales.", True),
+        ("Pick it up with a stick.", True),
+        ("Get close enough to see the pupils.", True),
+        ("Approach slowly and look at the head.", True),
+        ("Never try to catch or kill it.", True),
+        ("Sits still on branches, holding on with its tail.", False),
+        ("Often found near houses; a sharp photo may show the pupils.", False),
+    ],
+)
+def test_unsafe_approach_check(text, flagged):
+    assert bool(UNSAFE_APPROACH.search(text)) is flagged
+
+
+def _write_with_first_entry(tmp_path, **fields):
+    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    for key, value in fields.items():
+        if value is None:
+            data["species"][0].pop(key, None)
+        else:
+            data["species"][0][key] = value
+    path = tmp_path / "species.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+GOOD_LOOK = {"name": "Gaboon viper (Bitis gabonica)", "tell_apart": "Bolder pattern."}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"identify": []}, "identify must be a list of 1-5 non-empty strings"),
+        ({"identify": "Thick body."}, "identify must be a list"),
+        ({"identify": ["Thick body.", "  "]}, "identify must be a list"),
+        ({"identify": ["Thick body.", 3]}, "identify must be a list"),
+        ({"identify": ["Thick body."] * 6}, "identify must be a list of 1-5"),
+        ({"look_alikes": {"name": "Gaboon viper"}}, "look_alikes must be a list"),
+        ({"look_alikes": ["Gaboon viper"]}, "look-alike 1 must be an object"),
+        ({"look_alikes": [GOOD_LOOK, {"name": "", "tell_apart": "Bolder."}]}, "look-alike 2 needs a non-empty name"),
+        ({"look_alikes": [{"name": "Gaboon viper (Bitis gabonica)"}]}, "look-alike 1 needs a non-empty tell_apart"),
+        ({"look_alikes": [{**GOOD_LOOK, "tell_apart": " "}]}, "needs a non-empty tell_apart"),
+        ({"look_alikes": [{**GOOD_LOOK, "slug": "bitis-gabonica"}]}, "'bitis-gabonica', which is not in the catalogue"),
+        ({"look_alikes": [{**GOOD_LOOK, "slug": 7}]}, "not in the catalogue"),
+        ({"look_alikes": [{**GOOD_LOOK, "slug": "bitis-arietans"}]}, "look-alike 1 is the species itself"),
+        ({"look_alikes": [{**GOOD_LOOK, "tell-apart": "Bolder."}]}, "unknown keys: tell-apart"),
+    ],
+)
+def test_load_catalogue_rejects_malformed_identification(tmp_path, fields, message):
+    path = _write_with_first_entry(tmp_path, **fields)
+    with pytest.raises(ValueError, match="bitis-arietans") as error:
+        load_catalogue(path)
+    assert message in str(error.value)
+
+
+def test_identification_fields_are_optional(tmp_path):
+    """An entry without notes loads with none (the shipped file is held to more by the tests above)."""
+    path = _write_with_first_entry(tmp_path, identify=None, look_alikes=None)
+    info = load_catalogue(path).get("bitis-arietans")
+    assert info.identify == () and info.look_alikes == ()
