@@ -247,3 +247,16 @@ def test_first_steps_of_first_aid_come_before_the_candidates_and_the_rest_after(
     shown = card.first_aid.text() + card.first_aid_more.text()
     assert all(step in shown for step in CAT.first_aid_venomous)
     assert card.full_disclaimer.isVisibleTo(card) and CAT.disclaimer == card.full_disclaimer.text()
+
+
+def test_how_to_tell_it_apart_shows_look_for_points_and_look_alikes(card):
+    slug = "dispholidus-typus"
+    info = CAT.get(slug)
+    card.show_outcome(outcome("species", [cand(slug, 0.9)], risk=True), INFO, top_k=1)
+    text = card.tell_apart.text()
+    assert card.tell_apart.isVisibleTo(card) and info.common_name in card.tell_apart_title.text()
+    assert all(point in text for point in info.identify)
+    assert all(alike.name in text and alike.tell_apart in text for alike in info.look_alikes)
+    assert "If in doubt, treat it as venomous" in text
+    card.show_outcome(outcome("not_snake", [cand(slug, 0.02)], not_snake=0.97), INFO)
+    assert not card.tell_apart.isVisibleTo(card)  # no species to tell apart

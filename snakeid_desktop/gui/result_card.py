@@ -235,6 +235,9 @@ class ResultCard(QWidget):
         self.first_aid_species.setFont(_scaled_font(self, 1.0, bold=True))
         self.first_aid = _label(name="first_aid")
         self.first_aid_more = _label(name="more_first_aid")
+        self.tell_apart_title = _label(name="tell_apart_title")
+        self.tell_apart_title.setFont(_scaled_font(self, 1.0, bold=True))
+        self.tell_apart = _label(name="how_to_tell_it_apart")
         self.full_disclaimer = _label(self.catalogue.disclaimer, name="full_disclaimer")
         self.medical_title = _label(name="medical_title")
         self.medical_title.setFont(_scaled_font(self, 1.0, bold=True))
@@ -290,6 +293,8 @@ class ResultCard(QWidget):
             self.first_aid_species,
             self.first_aid,
             self.candidates_title,
+            self.tell_apart_title,
+            self.tell_apart,
             self.first_aid_more,
             self.medical_title,
             self.medical,
@@ -385,9 +390,23 @@ class ResultCard(QWidget):
             if info.region:
                 text += f"\nWhere it lives: {info.region}"
             self._show(self.medical, text)
+        if pred.verdict in ("species", "unsure") and best is not None:
+            self._show_tell_apart(best, pred.verdict == "species")
         if pred.verdict == "species" and best is not None:
             # How often it was right on this species only makes sense when it names one.
             self._show(self.accuracy, self._accuracy_text(best, model_info))
+
+    def _show_tell_apart(self, best: Candidate, named: bool) -> None:
+        """Field-guide notes: what to look for, and the look-alikes with how they differ (from a distance)."""
+        info = self.catalogue.get(best.species)
+        if not info.identify and not info.look_alikes:
+            return
+        lines = [f"• Look for: {point}" for point in info.identify]
+        lines += [f"• Not to be confused with {alike.name}: {alike.tell_apart}" for alike in info.look_alikes]
+        lines.append("If in doubt, treat it as venomous; check from a distance, never up close.")
+        what = best.common_name if named else f"the most likely candidate, {best.common_name}"
+        self._show(self.tell_apart_title, f"How to tell it apart: {what}")
+        self._show(self.tell_apart, "\n".join(lines))
 
     def _accuracy_text(self, best: Candidate, model_info: ModelInfo | None) -> str:
         if model_info is None:
