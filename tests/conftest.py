@@ -83,3 +83,61 @@ def predictor(test_bundle_dir):
     from snakeid_desktop.predictor import Predictor
 
     return Predictor.load(test_bundle_dir, num_threads=1)
+
+
+# ------------------------------------------------------------------ shared GUI-test helpers
+# (Kept Qt-free: conftest is loaded by every test, the core tests included.)
+
+
+@pytest.fixture
+def no_threads_left_behind():
+    """After the test (and qtbot closing its widgets) no new Python thread and no GUI worker QThread runs.
+
+    Opt in with ``pytest.mark.usefixtures("no_threads_left_behind")``; usefixtures fixtures are set up
+    before the test's own (qtbot), so this check runs after qtbot's teardown."""
+    import sys
+    import threading
+
+    before = set(threading.enumerate())
+    yield
+    worker = sys.modules.get("snakeid_desktop.gui.inference_worker")
+    if worker is not None:
+        assert worker.running_worker_threads() == []
+    leftover = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
+    ]
+    assert leftover == []
+
+
+class SlowPredictor:
+    """Wraps a real predictor; each forward pass waits on ``gate``, sleeps ``delay`` s, then raises
+    ``error`` if set: time to cancel, close or queue more while the model is busy."""
+
+    def __init__(self, inner, delay: float = 0.0, gate=None, error: Exception | None = None):
+        self._inner = inner
+        self.delay, self.gate, self.error = delay, gate, error
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def _forward_pass(self) -> None:
+        import time
+
+        self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+
+    def predict_images(self, images, top_k=None, places=None):  # the main window's worker
+        self._forward_pass()
+        return self._inner.predict_images(images, top_k=top_k, places=places)
+
+    def predict_tensors(self, batch, top_k=None, model=None, places=None):  # the batch engine
+        self._forward_pass()
+        return self._inner.predict_tensors(batch, top_k, model=model, places=places)

@@ -17,43 +17,20 @@ from PySide6.QtCore import QThread, Qt  # noqa: E402
 from snakeid_desktop.export import read_csv  # noqa: E402
 from snakeid_desktop.gui.batch_dialog import BatchDialog  # noqa: E402
 from snakeid_desktop.gui.batch_model import COL_PATH, RESULT_ROLE, confidence, shown_species  # noqa: E402
+from tests.conftest import SlowPredictor  # noqa: E402
 from tests.test_batch import make_folder, make_photo, snapshot  # noqa: E402
 
 # The offscreen platform plugin warns about size hints; a limitation of that plugin, not of the app.
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support (propagateSizeHints|raise)")
+pytestmark = [
+    pytest.mark.qt_log_ignore("This plugin does not support (propagateSizeHints|raise)"),
+    pytest.mark.usefixtures("no_threads_left_behind"),
+]
 
 
 @pytest.fixture(autouse=True)
 def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("SNAKEID_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SNAKEID_DATA_DIR", str(tmp_path / "data"))
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind():
-    """After each test (and qtbot closing its widgets) no decoder, thumbnail or worker thread runs."""
-    before = set(threading.enumerate())
-    yield
-    leftover = [t for t in threading.enumerate()
-                if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)]
-    assert leftover == []
-
-
-class SlowPredictor:
-    """The real test predictor, but each forward pass takes a while: time for cancel and close."""
-
-    def __init__(self, predictor, delay: float = 0.05):
-        self._predictor = predictor
-        self._delay = delay
-        self.calls = 0
-
-    def __getattr__(self, name):
-        return getattr(self._predictor, name)
-
-    def predict_tensors(self, batch, top_k=None, model=None, places=None):
-        self.calls += 1
-        time.sleep(self._delay)
-        return self._predictor.predict_tensors(batch, top_k, model=model, places=places)
 
 
 def open_dialog(qtbot, folder, provider, **kwargs) -> BatchDialog:

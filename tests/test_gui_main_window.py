@@ -32,11 +32,15 @@ from snakeid_desktop.gui.inference_worker import (  # noqa: E402
 )
 from snakeid_desktop.gui.main_window import MainWindow  # noqa: E402
 from snakeid_desktop.gui.settings import AppSettings  # noqa: E402
+from tests.conftest import SlowPredictor  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The offscreen platform plugin warns when a window's size constraints change or a window
 # is raised: limitations of that plugin, not of the app, so only those are tolerated.
-pytestmark = pytest.mark.qt_log_ignore("This plugin does not support (propagateSizeHints|raise)")
+pytestmark = [
+    pytest.mark.qt_log_ignore("This plugin does not support (propagateSizeHints|raise)"),
+    pytest.mark.usefixtures("no_threads_left_behind"),
+]
 HEADLINES_OK = ("Not sure", "This doesn't look like a snake")
 
 
@@ -57,28 +61,6 @@ def draw_photo(path: Path, size=(320, 240), exif_orientation: int | None = None)
         kwargs["exif"] = exif
     image.save(path, **kwargs)
     return path
-
-
-class SlowPredictor:
-    """Wraps a real predictor; each forward pass waits on ``gate`` (or sleeps ``delay`` s)."""
-
-    def __init__(self, inner, delay: float = 0.0, gate: threading.Event | None = None, error: Exception | None = None):
-        self._inner = inner
-        self.delay, self.gate, self.error = delay, gate, error
-        self.calls = 0
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def predict_images(self, images, top_k=None, places=None):
-        self.calls += 1
-        if self.gate is not None:
-            self.gate.wait(10)
-        if self.delay:
-            time.sleep(self.delay)
-        if self.error is not None:
-            raise self.error
-        return self._inner.predict_images(images, top_k=top_k, places=places)
 
 
 def factory_for(wrapper):
@@ -119,20 +101,6 @@ def assert_well_formed_card(window: MainWindow) -> None:
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind():
-    """Every GUI test must leave no worker QThread and no new Python thread running."""
-    before = set(threading.enumerate())
-    yield
-    assert running_worker_threads() == []
-    leftover = [
-        t
-        for t in threading.enumerate()
-        if t not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
-    ]
-    assert leftover == []
 
 
 @pytest.fixture

@@ -594,8 +594,8 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, e
 
         cache = BatchCache.open_default()
         summary["cache_error"] = BatchCache.last_error if cache is None else None
-    # As many candidates as the main window computes, so the risk flag (any venomous candidate
-    # above the threshold) and a double-clicked row's card agree with a single classification.
+    # As many candidates as the main window computes, so a double-clicked row's card lists what a
+    # single classification would (the venom warning comes from all species, whatever top_k is).
     engine = BatchEngine(predictor, cache=cache, top_k=MAX_TOP_K, country=country)
     chunk: list[FileResult] = []
     rows = 0

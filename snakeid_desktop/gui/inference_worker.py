@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 DISPLAY_MAX_SIDE = 1024  # the result card never needs more (HiDPI included, it is scaled down)
 THUMBNAIL_SIDE = 160  # session strip icons, 2x for HiDPI screens
 DECODE_MIN_SIDE = 768  # lets the loader use JPEG draft mode while keeping the display sharp
-MAX_TOP_K = 10  # computed always; the card shows the user's top-k (the risk flag sees all ten)
+MAX_TOP_K = 10  # computed always, so the card's top-k changes without a new run (the venom warning uses all species)
 NO_MODEL_KIND = "no_model"
 
 

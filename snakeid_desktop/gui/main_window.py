@@ -838,7 +838,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def show_file_result(self, result: FileResult) -> None:
-        """Show a batch row's result here; the photo is decoded again (not re-classified) for the card."""
+        """Show a batch row's result here: the photo is run again for the card, which keeps the row's answer."""
         source = PathSource(result.path)
         ids = self.controller.submit([source], top_k=MAX_TOP_K)
         item = self._add_item(ids[0], source)

@@ -1,19 +1,30 @@
 """Typed app settings over an INI file in the platformdirs config folder.
 
 Each option has a type, a default and (where it matters) a valid range, so a hand-edited or
-corrupt value falls back to the default instead of breaking the window. ``SCHEMA_VERSION``
-lets a later release migrate stored values. Tests pass a path under tmp.
+corrupt value falls back to the default instead of breaking the window. A file written by an
+older release is brought up to date on load by ``UPGRADES`` (one step per version, in order),
+then stamped with ``SCHEMA_VERSION``. Tests pass a path under tmp.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from .. import paths
 
-SCHEMA_VERSION = 1
+
+def _upgrade_1_to_2(qs: QSettings) -> None:
+    """2: drop ``window/state``: the window has no docks or toolbars to restore, so it was never read."""
+    qs.remove("window/state")
+
+
+# UPGRADES[i] takes a file from version i + 1 to i + 2. Append a step for every change that
+# renames, moves or reinterprets a stored value; a new key with a default needs none.
+UPGRADES: Sequence[Callable[[QSettings], None]] = (_upgrade_1_to_2,)
+SCHEMA_VERSION = 1 + len(UPGRADES)
 SETTINGS_FILE = "snakeid-desktop.ini"
 TOP_K_RANGE = (1, 10)
 DEFAULT_TOP_K = 3
@@ -28,8 +39,7 @@ class AppSettings:
         self.path = Path(path) if path is not None else default_settings_path()
         # QSettings creates the folder and writes atomically on sync().
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
-        if self._qs.value("schema_version") is None:
-            self._qs.setValue("schema_version", SCHEMA_VERSION)
+        upgrade(self._qs)
 
     def _int(self, key: str, default: int, low: int, high: int) -> int:
         raw = self._qs.value(key, default)
@@ -82,14 +92,32 @@ class AppSettings:
     def window_geometry(self, value: QByteArray) -> None:
         self._qs.setValue("window/geometry", value)
 
-    @property
-    def window_state(self) -> QByteArray | None:
-        value = self._qs.value("window/state")
-        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
-
-    @window_state.setter
-    def window_state(self, value: QByteArray) -> None:
-        self._qs.setValue("window/state", value)
-
     def sync(self) -> None:
         self._qs.sync()
+
+
+def stored_version(qs: QSettings, current: int = SCHEMA_VERSION) -> int:
+    """The file's schema version: ``current`` for a new (empty) file, 1 for a file from before
+    versioning or with an unreadable stamp."""
+    if not qs.allKeys():
+        return current
+    try:
+        return max(1, int(qs.value("schema_version", 1)))
+    except (TypeError, ValueError):
+        return 1
+
+
+def upgrade(qs: QSettings, upgrades: Sequence[Callable[[QSettings], None]] = UPGRADES) -> int:
+    """Run the steps from the stored version up to ``1 + len(upgrades)``; return the version now stored.
+
+    A file from a newer release is left as it is (values this release does not know read as defaults)."""
+    target = 1 + len(upgrades)
+    version = stored_version(qs, target)
+    if version > target:
+        return version
+    for step in upgrades[version - 1 :]:
+        step(qs)
+        version += 1
+    qs.setValue("schema_version", version)
+    qs.sync()
+    return version

@@ -23,6 +23,7 @@ from ..predictor import decide
 from ..safety import counts_as_venomous
 from ..preprocess import Preprocessing
 from . import data as tdata
+from .common import DEFAULT_CACHE, TrainConfig, clone_with_state, load_data, make_model, predict_logits
 
 TARGET_REJECTION = 0.95
 TARGET_RETENTION = 0.95
@@ -150,8 +151,6 @@ def choose_weights_and_size(cfg, result: dict):
 
     Returns (chosen row, its val logits, its model, every measured row); the chosen logits are also saved
     as ``val_logits.pt`` in the work dir."""
-    from .train import clone_with_state, predict_logits
-
     classes = result["classes"]
     device = result["device"]
     labels = torch.tensor([s.label for s in result["val_samples"]])
@@ -265,8 +264,6 @@ def app_path_check(cfg, work_dir: Path) -> dict:
 def finalize_from_checkpoint(argv=None) -> int:
     """``python -m snakeid_desktop.training.finalize --work-dir RUN --out weights/``: rebuild the bundle."""
     import argparse
-
-    from .train import TrainConfig, load_data, make_model, DEFAULT_CACHE
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--work-dir", required=True)

