@@ -1,7 +1,8 @@
-"""Where bundled files live (source checkout or frozen app) and where user files go."""
+"""Where bundled files live (frozen app, installed wheel or source checkout) and where user files go."""
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import sys
 from pathlib import Path
@@ -10,11 +11,25 @@ APP_NAME = "SnakeID"
 APP_AUTHOR = "SnakeID"
 
 
+def _packaged_data() -> Path | None:
+    """``snakeid_desktop/_data`` of an installed wheel, where setup.py copies ``weights/`` and ``resources/``."""
+    root = importlib.resources.files("snakeid_desktop") / "_data"
+    # Only a real folder will do (torch and sqlite want file paths); a wheel is always installed unzipped.
+    return root if isinstance(root, Path) and root.is_dir() else None
+
+
 def install_root() -> Path:
-    """Folder holding ``weights/`` and ``resources/``: the checkout, or PyInstaller's bundle dir."""
+    """Folder holding ``weights/`` and ``resources/``.
+
+    PyInstaller's bundle dir when frozen, else the package's ``_data`` folder when installed from a wheel,
+    else the source checkout (run from the repository, or an editable install), which has no ``_data``.
+    """
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:
         return Path(frozen_root)
+    packaged = _packaged_data()
+    if packaged is not None:
+        return packaged
     return Path(__file__).resolve().parent.parent
 
 
