@@ -49,23 +49,33 @@ def _dirs():
     return PlatformDirs(APP_NAME, APP_AUTHOR)
 
 
+def _user_dir(kind: str, specific_env: str | None, default) -> Path:
+    """A folder SnakeID writes to: its own variable, else ``$SNAKEID_HOME/<kind>``, else platformdirs'.
+
+    ``SNAKEID_HOME`` moves every such folder at once (portable setups, tests); the older per-folder
+    variables keep working and win over it.
+    """
+    specific = os.environ.get(specific_env) if specific_env else None
+    if specific:
+        return Path(specific)
+    home = os.environ.get("SNAKEID_HOME")
+    if home:
+        return Path(home) / kind
+    return Path(default())
+
+
 def user_config_dir() -> Path:
-    return Path(_dirs().user_config_dir)
-
-
-def _overridable(env_var: str, default) -> Path:
-    """A folder an environment variable may redirect (tests, portable setups)."""
-    override = os.environ.get(env_var)
-    return Path(override) if override else Path(default())
+    return _user_dir("config", None, lambda: _dirs().user_config_dir)
 
 
 def user_cache_dir() -> Path:
-    return _overridable("SNAKEID_CACHE_DIR", lambda: _dirs().user_cache_dir)
+    return _user_dir("cache", "SNAKEID_CACHE_DIR", lambda: _dirs().user_cache_dir)
 
 
 def user_log_dir() -> Path:
-    return Path(_dirs().user_log_dir)
+    return _user_dir("log", None, lambda: _dirs().user_log_dir)
 
 
 def user_data_dir() -> Path:
-    return _overridable("SNAKEID_DATA_DIR", lambda: _dirs().user_data_dir)
+    return _user_dir("data", "SNAKEID_DATA_DIR", lambda: _dirs().user_data_dir)
+

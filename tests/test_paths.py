@@ -1,8 +1,12 @@
-"""Where bundled files are looked for, in each way the app can be installed (tests/test_wheel.py installs one)."""
+"""Where bundled files are looked for in each kind of installation (tests/test_wheel.py installs one), and where
+user files go."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+import pytest
 
 from snakeid_desktop import paths
 from tests.conftest import REPO_ROOT
@@ -50,3 +54,52 @@ def test_weights_override_wins_in_every_installation(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "bundle"), raising=False)
     assert paths.weights_dir() == tmp_path / "mine"
     assert paths.resources_dir() == tmp_path / "bundle" / "resources"  # only the model is overridable
+
+
+# --- folders SnakeID writes to --------------------------------------------------------------------------------
+
+USER_DIR_FUNCTIONS = sorted(name for name in dir(paths) if name.startswith("user_") and name.endswith("_dir"))
+KIND = {"user_config_dir": "config", "user_cache_dir": "cache", "user_data_dir": "data", "user_log_dir": "log"}
+
+
+def test_every_user_folder_function_is_covered():
+    # A new user_*_dir must be added to KIND (and so to SNAKEID_HOME's layout), or this fails.
+    assert set(USER_DIR_FUNCTIONS) == set(KIND)
+
+
+@pytest.mark.parametrize("name", USER_DIR_FUNCTIONS)
+def test_snakeid_home_moves_every_user_folder(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("SNAKEID_HOME", str(tmp_path / "home"))
+    assert getattr(paths, name)() == tmp_path / "home" / KIND[name]
+
+
+def test_user_folders_under_snakeid_home_are_distinct(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNAKEID_HOME", str(tmp_path))
+    assert len({getattr(paths, name)() for name in USER_DIR_FUNCTIONS}) == len(USER_DIR_FUNCTIONS)
+
+
+def test_specific_overrides_win_over_snakeid_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNAKEID_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SNAKEID_CACHE_DIR", str(tmp_path / "my-cache"))
+    monkeypatch.setenv("SNAKEID_DATA_DIR", str(tmp_path / "my-data"))
+    assert paths.user_cache_dir() == tmp_path / "my-cache"
+    assert paths.user_data_dir() == tmp_path / "my-data"
+    assert paths.user_config_dir() == tmp_path / "home" / "config"
+    assert paths.user_log_dir() == tmp_path / "home" / "log"
+
+
+@pytest.mark.parametrize("name", USER_DIR_FUNCTIONS)
+def test_without_snakeid_home_the_platform_folders_are_used(name, monkeypatch):
+    from platformdirs import PlatformDirs
+
+    monkeypatch.delenv("SNAKEID_HOME")  # set by conftest: its absence would mean the fixture is gone
+    expected = getattr(PlatformDirs(paths.APP_NAME, paths.APP_AUTHOR), name)
+    assert getattr(paths, name)() == Path(expected)
+
+
+def test_an_empty_snakeid_home_counts_as_unset(monkeypatch):
+    from platformdirs import PlatformDirs
+
+    monkeypatch.setenv("SNAKEID_HOME", "")  # not "config" relative to wherever the app was started
+    assert paths.user_config_dir() == Path(PlatformDirs(paths.APP_NAME, paths.APP_AUTHOR).user_config_dir)
+
