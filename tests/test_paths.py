@@ -103,3 +103,12 @@ def test_an_empty_snakeid_home_counts_as_unset(monkeypatch):
     monkeypatch.setenv("SNAKEID_HOME", "")  # not "config" relative to wherever the app was started
     assert paths.user_config_dir() == Path(PlatformDirs(paths.APP_NAME, paths.APP_AUTHOR).user_config_dir)
 
+
+def test_the_app_writes_under_the_tests_private_home(snakeid_home):
+    """conftest's fixture reaches what the app actually opens: settings, log, result cache, sort manifests."""
+    from snakeid_desktop.batch_cache import default_cache_path
+    from snakeid_desktop.gui.settings import default_settings_path
+    from snakeid_desktop.sorting import default_manifest_dir
+
+    for path in (default_settings_path(), default_cache_path(), default_manifest_dir(), paths.user_log_dir()):
+        assert path.is_relative_to(snakeid_home), path
