@@ -4,7 +4,7 @@ Builds from a copy of the build inputs (so the checkout gets no build/ or egg-in
 --no-deps into a fresh virtual environment, and runs that environment's own `snakeid` from an unrelated folder.
 The fresh environment borrows torch/Pillow/platformdirs from this interpreter through a .pth file, which
 appends those folders *after* its own site-packages: its snakeid_desktop must win (checked, not assumed).
-About 10 s here, most of it one `import torch`.
+About 12 s here: creating the venv with pip and one `import torch` are most of it.
 """
 
 from __future__ import annotations
@@ -117,11 +117,11 @@ def _dependency_folders() -> list[str]:
 def fresh_venv(wheel, tmp_path_factory) -> tuple[Path, Path]:
     """(environment folder, its site-packages) with only the wheel installed in it."""
     venv = tmp_path_factory.mktemp("venv")
-    _run([sys.executable, "-m", "venv", "--without-pip", venv], venv)
+    # With its own pip (ensurepip's bundled copy, offline): the way a user installs a wheel, with any pip version.
+    _run([sys.executable, "-m", "venv", venv], venv)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], venv).stdout.strip())
-    # pip runs from here but installs into the fresh environment (pip >= 22.3).
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel], venv)
+    _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel], venv)
     (site / "zz-borrowed-dependencies.pth").write_text("\n".join(_dependency_folders()) + "\n")
     return venv, site
 
