@@ -78,4 +78,3 @@ def user_log_dir() -> Path:
 
 def user_data_dir() -> Path:
     return _user_dir("data", "SNAKEID_DATA_DIR", lambda: _dirs().user_data_dir)
-
