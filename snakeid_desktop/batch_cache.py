@@ -7,8 +7,8 @@ a new model, new thresholds or an app upgrade never reuse stale verdicts.
 Only successful results are stored: errors are often transient (a file being copied,
 permissions being fixed) and are cheap to find again.
 
-Location: ``$SNAKEID_CACHE_DIR/batch-results.sqlite3`` when that variable is set (tests
-use it), else the platform's user cache folder (``platformdirs``). The cache is a
+Location: ``batch-results.sqlite3`` in ``paths.user_cache_dir()`` (``$SNAKEID_CACHE_DIR``, else
+``$SNAKEID_HOME/cache``, else the platform's user cache folder from ``platformdirs``). The cache is a
 convenience: if it cannot be opened or written, runs go on without it. A damaged file
 (found by ``PRAGMA quick_check`` at open, or by a query failing with SQLITE_CORRUPT or
 SQLITE_NOTADB later) is our own: it is deleted and a fresh cache started, with one warning.

@@ -32,6 +32,8 @@ def run_self_test(weights_dir=None) -> dict:
 
         predictor = Predictor.load(weights_dir)
         summary["model_version"] = predictor.bundle.version
+        # Which model was tested: an installation can pick up another one (override, checkout, wheel).
+        summary["weights_dir"] = str(predictor.bundle.directory)
         summary["classes"] = len(predictor.bundle.classes)
         summary["model_load_s"] = round(time.perf_counter() - started, 3)
         loaded = load_image_bytes(_generated_photo(), name="self-test image", min_side=predictor.preprocessing.resize_size)

@@ -6,8 +6,8 @@ created exclusively (``open(..., "xb")`` / ``os.link``), so even a file appearin
 Copies keep the original's modification time; the originals are only read.
 
 Every operation is appended to a manifest (JSON lines, flushed per line, so a crash midway
-is still undoable) in ``$SNAKEID_DATA_DIR/sort-manifests`` when that variable is set, else in
-the platform's user data folder. :func:`undo_sort` reverses one: it deletes copies that are
+is still undoable) in ``sort-manifests`` under ``paths.user_data_dir()`` (``$SNAKEID_DATA_DIR``, else
+``$SNAKEID_HOME/data``, else the platform's user data folder). :func:`undo_sort` reverses one: it deletes copies that are
 still exactly as copied (same size, mtime and SHA-256 of the content) and moves moved files
 back where nothing has taken their place, then removes the folders the sort created if they
 are empty. Undoing twice reports "already undone" and changes nothing.

@@ -1,4 +1,4 @@
-"""Shared fixtures: a network guard for every test, and small model bundles built on the fly."""
+"""Shared fixtures: a network guard, a private SnakeID home per test, small model bundles built on the fly."""
 
 from __future__ import annotations
 
@@ -45,6 +45,30 @@ def _no_network():
     mp.setattr(socket, "getaddrinfo", _refuse)
     yield
     mp.undo()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_snakeid_home(tmp_path_factory):
+    """Session-scoped fixtures run before the per-test folder below exists: give them one too."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SNAKEID_HOME", str(tmp_path_factory.mktemp("snakeid-home-session")))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def snakeid_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test (and every app it starts) keeps settings, logs, cache and data in a folder of its own.
+
+    So no test writes to the real user folders. A developer's own SNAKEID_CACHE_DIR/SNAKEID_DATA_DIR
+    would win over SNAKEID_HOME, so they are cleared; tests that need them set them again.
+    Not under tmp_path: tests that list their tmp_path must not find this folder there.
+    """
+    home = tmp_path_factory.mktemp("snakeid-home")
+    monkeypatch.setenv("SNAKEID_HOME", str(home))
+    for name in ("SNAKEID_CACHE_DIR", "SNAKEID_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return home
 
 
 def make_test_bundle(directory: Path, *, seed: int = 0, width_mult: float = 0.35, input_size: int = 96, **kwargs) -> Path:

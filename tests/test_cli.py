@@ -96,6 +96,7 @@ def test_self_test_passes_on_a_good_bundle(test_bundle_dir):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["ok"] and summary["result"]["status"] == "ok"
+    assert Path(summary["weights_dir"]) == Path(test_bundle_dir)
 
 
 def test_self_test_fails_cleanly_without_a_model(tmp_path):

@@ -490,8 +490,9 @@ def test_about_box_lists_model_and_licences(qtbot, window):
 
 
 def _run_app(args, tmp_path, timeout=120):
+    # The app's real default folders (platformdirs) under a temporary HOME, so not conftest's SNAKEID_HOME.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "SNAKEID_HOME"},
         "QT_QPA_PLATFORM": "offscreen",
         "HOME": str(tmp_path),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),

@@ -61,7 +61,7 @@ def _process_start_epoch() -> float | None:
 
 
 def setup_logging(verbose: bool = False) -> Path | None:
-    """Rotating log file in the platformdirs log folder, warnings also to stderr."""
+    """Rotating log file in the user log folder (platformdirs', or ``$SNAKEID_HOME/log``), warnings also to stderr."""
     from .. import paths
 
     root = logging.getLogger()
