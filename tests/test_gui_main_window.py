@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 import warnings
 from pathlib import Path
 
@@ -144,9 +143,9 @@ def settings(tmp_path) -> AppSettings:
 def make_window(qtbot, settings, test_bundle_dir):
     windows = []
 
-    def make(weights_dir=None, predictor_factory=None, wait_ready=True) -> MainWindow:
+    def make(weights_dir=None, predictor_factory=None, wait_ready=True, **window_options) -> MainWindow:
         controller = InferenceController(weights_dir or test_bundle_dir, predictor_factory=predictor_factory)
-        window = MainWindow(controller, settings)
+        window = MainWindow(controller, settings, **window_options)
         qtbot.addWidget(window)
         windows.append(window)
         window.show()
@@ -260,7 +259,7 @@ def test_exif_rotated_photo_is_shown_upright(qtbot, window, tmp_path):
     assert (photo.width, photo.height) == (200, 300)
 
 
-def test_folder_drop_offers_the_batch_dialog(qtbot, window, tmp_path, monkeypatch):
+def test_folder_drop_offers_the_batch_dialog(qtbot, make_window, tmp_path):
     calls = []
 
     class FakeBatchDialog(QDialog):
@@ -272,9 +271,7 @@ def test_folder_drop_offers_the_batch_dialog(qtbot, window, tmp_path, monkeypatc
             super().__init__(parent)
             calls.append((predictor_provider, initial_folder))
 
-    monkeypatch.setitem(
-        sys.modules, "snakeid_desktop.gui.batch_dialog", types.SimpleNamespace(BatchDialog=FakeBatchDialog)
-    )
+    window = make_window(batch_dialog_factory=FakeBatchDialog)
     folder = tmp_path / "trip"
     folder.mkdir()
     draw_photo(folder / "a.png")

@@ -9,7 +9,7 @@ session), folders (offered to the batch window) and things refused with a messag
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,6 +50,17 @@ log = logging.getLogger(__name__)
 
 ID_ROLE = Qt.ItemDataRole.UserRole  # a strip item's photo key
 
+# (parent, *, predictor_provider, initial_folder, country) -> a QDialog with ``finished`` and,
+# optionally, ``open_result_requested(FileResult)``.
+BatchDialogFactory = Callable[..., object]
+
+
+def _real_batch_dialog() -> BatchDialogFactory:
+    from .batch_dialog import BatchDialog  # on first use: a build may leave the batch window out (ImportError)
+
+    return BatchDialog
+
+
 class MainWindow(QMainWindow):
     outcome_displayed = Signal(object)  # Outcome now on the card
     message_shown = Signal(str)
@@ -61,7 +72,10 @@ class MainWindow(QMainWindow):
         settings: AppSettings,
         catalogue: Catalogue | None = None,
         parent=None,
+        *,
+        batch_dialog_factory: BatchDialogFactory | None = None,
     ):
+        """``batch_dialog_factory`` builds the batch window; by default the real ``BatchDialog``."""
         super().__init__(parent)
         self.controller = controller
         self.settings = settings
@@ -70,6 +84,7 @@ class MainWindow(QMainWindow):
         self._items: dict[int, QListWidgetItem] = {}  # by photo key
         self._with_icon: set[int] = set()  # photo keys whose strip icon is their thumbnail
         self._syncing = False  # the strip is being changed to match the session: not the user
+        self._batch_dialog_factory = batch_dialog_factory
         self.batch_dialog = None
         self._started = False
         self.setWindowTitle("SnakeID")
@@ -477,19 +492,21 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self, folder: str | None = None) -> None:
         if not isinstance(folder, str):  # clicked() passes a bool
             folder = None
-        try:
-            from .batch_dialog import BatchDialog
-        except ImportError as exc:
-            log.warning("batch dialog unavailable: %s", exc)
-            self.show_message("The batch window is not available in this build of SnakeID.")
-            return
+        factory = self._batch_dialog_factory
+        if factory is None:
+            try:
+                factory = _real_batch_dialog()
+            except ImportError as exc:
+                log.warning("batch dialog unavailable: %s", exc)
+                self.show_message("The batch window is not available in this build of SnakeID.")
+                return
         if self.batch_dialog is not None:
             self.batch_dialog.raise_()
             self.batch_dialog.activateWindow()
             if folder:
                 self.show_message("The batch window is already open; choose the folder there.")
             return
-        dialog = BatchDialog(
+        dialog = factory(
             self, predictor_provider=self.controller.predictor, initial_folder=folder or self.settings.last_folder,
             country=self.country_picker.country(),
         )
