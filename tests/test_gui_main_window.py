@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 import warnings
 from pathlib import Path
 
@@ -112,9 +111,9 @@ def settings(tmp_path) -> AppSettings:
 def make_window(qtbot, settings, test_bundle_dir):
     windows = []
 
-    def make(weights_dir=None, predictor_factory=None, wait_ready=True) -> MainWindow:
+    def make(weights_dir=None, predictor_factory=None, wait_ready=True, **window_options) -> MainWindow:
         controller = InferenceController(weights_dir or test_bundle_dir, predictor_factory=predictor_factory)
-        window = MainWindow(controller, settings)
+        window = MainWindow(controller, settings, **window_options)
         qtbot.addWidget(window)
         windows.append(window)
         window.show()
@@ -228,7 +227,7 @@ def test_exif_rotated_photo_is_shown_upright(qtbot, window, tmp_path):
     assert (photo.width, photo.height) == (200, 300)
 
 
-def test_folder_drop_offers_the_batch_dialog(qtbot, window, tmp_path, monkeypatch):
+def test_folder_drop_offers_the_batch_dialog(qtbot, make_window, tmp_path):
     calls = []
 
     class FakeBatchDialog(QDialog):
@@ -240,9 +239,7 @@ def test_folder_drop_offers_the_batch_dialog(qtbot, window, tmp_path, monkeypatc
             super().__init__(parent)
             calls.append((predictor_provider, initial_folder))
 
-    monkeypatch.setitem(
-        sys.modules, "snakeid_desktop.gui.batch_dialog", types.SimpleNamespace(BatchDialog=FakeBatchDialog)
-    )
+    window = make_window(batch_dialog_factory=FakeBatchDialog)
     folder = tmp_path / "trip"
     folder.mkdir()
     draw_photo(folder / "a.png")
@@ -289,9 +286,7 @@ def test_batch_menu_without_the_dialog_module_says_so(qtbot, window, monkeypatch
 
 
 def test_old_photos_are_released_and_decoded_again_on_revisit(qtbot, window, tmp_path, monkeypatch):
-    from snakeid_desktop.gui import main_window
-
-    monkeypatch.setattr(main_window, "PHOTOS_KEPT", 1)
+    monkeypatch.setattr(window.session, "photos_kept", 1)
     paths = [draw_photo(tmp_path / f"m{i}.png") for i in range(3)]
     window.open_paths(paths)
     qtbot.waitUntil(lambda: all(e.outcome is not None for e in window.entries.values()), timeout=20_000)
@@ -300,10 +295,50 @@ def test_old_photos_are_released_and_decoded_again_on_revisit(qtbot, window, tmp
     assert second.outcome.photo is None and second.photo_evicted
     assert third.outcome.photo is not None
     answer = second.outcome.result
-    window.session_list.setCurrentItem(second.item)
+    window.session_list.setCurrentItem(window.item_of(second))
     qtbot.waitUntil(lambda: second.outcome.photo is not None and window.card.photo.has_image(), timeout=20_000)
     assert second.outcome.result is answer  # only the photo was decoded again
     assert window.card.outcome is second.outcome
+
+
+def test_showing_an_answered_photo_again_never_runs_the_model(qtbot, make_window, predictor, tmp_path):
+    """An evicted photo shown again, and a batch row opened here, are only decoded (decode-only requests)."""
+    counting = SlowPredictor(predictor)  # counts forward passes
+    window = make_window(predictor_factory=factory_for(counting))
+    window.session.photos_kept = 1
+    paths = [draw_photo(tmp_path / f"n{i}.png") for i in range(3)]
+    window.open_paths(paths)
+    qtbot.waitUntil(lambda: all(e.outcome is not None for e in window.entries.values()), timeout=20_000)
+    assert counting.calls == 3
+    _, evicted, _ = window.entries.values()
+    assert evicted.photo_evicted
+    answer = evicted.outcome.result
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000, check_params_cb=lambda o: o.photo is not None):
+        window.session_list.setCurrentItem(window.item_of(evicted))
+    assert window.card.photo.has_image() and window.card.outcome.result is answer
+    from snakeid_desktop.results import FileResult
+
+    batch_answer = FileResult(path=str(paths[1]), prediction=answer.prediction)
+    with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
+        window.show_file_result(batch_answer)
+    assert window.card.outcome.result is batch_answer and window.card.photo.has_image()
+    assert len(window.entries) == 4
+    qtbot.wait(50)
+    assert counting.calls == 3  # neither the re-shown photo nor the batch row went through the model
+
+
+def test_a_decode_only_request_returns_pixels_without_a_prediction(qtbot, make_window, predictor, photo):
+    from snakeid_desktop.request_queue import RequestKind
+
+    counting = SlowPredictor(predictor)
+    window = make_window(predictor_factory=factory_for(counting))
+    with qtbot.waitSignal(window.controller.outcome_ready, timeout=20_000) as blocker:
+        window.controller.submit([PathSource(str(photo))], kind=RequestKind.DECODE_ONLY)
+    outcome = blocker.args[0]
+    assert outcome.photo is not None and outcome.thumbnail is not None
+    assert outcome.result.prediction is None and outcome.result.error is None
+    assert counting.calls == 0
+    assert window.controller.pending_count() == 0  # claimed: nothing is left wanted
 
 
 def test_removing_and_clearing_the_session(qtbot, window, tmp_path):
@@ -535,7 +570,8 @@ def test_smoke_quit_fails_without_a_model(tmp_path):
 def test_sort_mime_handles_data_urls_quoted_paths_and_mixed_drops(qapp, tmp_path, photo):
     import base64
 
-    from snakeid_desktop.gui.main_window import BytesSource, sort_mime
+    from snakeid_desktop.gui.intake import sort_mime
+    from snakeid_desktop.request_queue import BytesSource
 
     mime = QMimeData()
     mime.setUrls([QUrl("data:image/png;base64," + base64.b64encode(photo.read_bytes()).decode())])

@@ -1,9 +1,12 @@
 """Background model loading, decoding and inference for the main window.
 
-One worker ``QObject`` runs in one ``QThread`` and pulls requests from a thread-safe
-queue (newest first, re-orderable, cancellable). The model loads lazily on that thread
-right after the window shows, so the GUI thread never imports torch. Everything that
-crosses back to the GUI thread is plain Python data (dataclasses, bytes), never QPixmap.
+One worker ``QObject`` runs in one ``QThread`` and pulls requests from the core's
+:class:`~snakeid_desktop.request_queue.RequestQueue` (newest first, re-orderable, cancellable;
+the one record of what is still wanted). A request either classifies a photo or, for a photo
+whose answer is already known, only decodes it for display: the model never sees those.
+The model loads lazily on that thread right after the window shows, so the GUI thread never
+imports torch. Everything that crosses back to the GUI thread is plain Python data
+(dataclasses, bytes), never QPixmap.
 
 Shutdown: :meth:`InferenceController.shutdown` sets a stop flag the worker checks between
 steps (load, decode, infer, emit), then joins the thread. One step is at most one decode
@@ -16,7 +19,6 @@ import logging
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,16 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from ..request_queue import (  # noqa: F401  (re-exported: the GUI's callers import them from here)
+    MAX_TOP_K,
+    BytesSource,
+    PathSource,
+    PixelSource,
+    Request,
+    RequestKind,
+    RequestQueue,
+    Source,
+)
 from ..results import FileResult
 
 log = logging.getLogger(__name__)
@@ -31,41 +43,10 @@ log = logging.getLogger(__name__)
 DISPLAY_MAX_SIDE = 1024  # the result card never needs more (HiDPI included, it is scaled down)
 THUMBNAIL_SIDE = 160  # session strip icons, 2x for HiDPI screens
 DECODE_MIN_SIDE = 768  # lets the loader use JPEG draft mode while keeping the display sharp
-MAX_TOP_K = 10  # computed always, so the card's top-k changes without a new run (the venom warning uses all species)
 NO_MODEL_KIND = "no_model"
 
 
 # ---------------------------------------------------------------- plain data crossing threads
-
-
-@dataclass(frozen=True)
-class PathSource:
-    path: str
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name or self.path
-
-
-@dataclass(frozen=True)
-class BytesSource:
-    """Encoded image bytes (clipboard or drag from a browser)."""
-
-    data: bytes
-    name: str = "pasted image"
-
-
-@dataclass(frozen=True)
-class PixelSource:
-    """Raw RGBA8888 pixels (a clipboard QImage with no encoded form)."""
-
-    width: int
-    height: int
-    rgba: bytes
-    name: str = "pasted image"
-
-
-Source = PathSource | BytesSource | PixelSource
 
 
 @dataclass(frozen=True)
@@ -132,89 +113,6 @@ class Outcome:
     photo: RgbPixels | None = None
     thumbnail: RgbPixels | None = None
     original_size: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class Request:
-    request_id: int
-    source: Source
-    top_k: int = MAX_TOP_K
-    country: str | None = None  # the user's "Where are you?" choice: a code, or None for anywhere
-
-
-# ---------------------------------------------------------------- the queue
-
-
-class RequestQueue:
-    """Thread-safe deque of requests plus the set of ids still wanted.
-
-    A cancelled id leaves the queue at once; if the worker is already on it, the worker
-    sees ``is_wanted`` turn false at its next step and drops the work.
-    """
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._items: deque[Request] = deque()
-        self._wanted: set[int] = set()
-        self._stopped = False
-
-    def put_front(self, requests: Iterable[Request]) -> None:
-        requests = list(requests)
-        with self._cond:
-            for req in reversed(requests):
-                self._items.appendleft(req)
-                self._wanted.add(req.request_id)
-            self._cond.notify()
-
-    def prioritize(self, request_id: int) -> None:
-        with self._cond:
-            for req in self._items:
-                if req.request_id == request_id:
-                    self._items.remove(req)
-                    self._items.appendleft(req)
-                    break
-
-    def cancel(self, request_id: int) -> None:
-        with self._cond:
-            self._wanted.discard(request_id)
-            self._items = deque(r for r in self._items if r.request_id != request_id)
-
-    def cancel_all(self) -> None:
-        with self._cond:
-            self._wanted.clear()
-            self._items.clear()
-
-    def done(self, request_id: int) -> None:
-        with self._cond:
-            self._wanted.discard(request_id)
-
-    def is_wanted(self, request_id: int) -> bool:
-        with self._cond:
-            return request_id in self._wanted and not self._stopped
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._items.clear()
-            self._cond.notify_all()
-
-    @property
-    def stopped(self) -> bool:
-        with self._cond:
-            return self._stopped
-
-    def take(self) -> Request | None:
-        """Block until a request arrives (it is returned) or the queue stops (None)."""
-        with self._cond:
-            while not self._items and not self._stopped:
-                self._cond.wait()
-            if self._stopped:
-                return None
-            return self._items.popleft()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
 
 
 # ---------------------------------------------------------------- the worker (runs in the QThread)
@@ -293,10 +191,11 @@ class InferenceWorker(QObject):
         else:
             if outcome is not None and self._queue.is_wanted(rid):
                 self.outcome_ready.emit(outcome)
-        finally:
-            self._queue.done(rid)
+        # The id stays wanted until the controller claims the answer on the GUI thread (or it is
+        # cancelled), so the queue alone says what is still wanted.
 
     def _classify(self, request: Request) -> Outcome | None:
+        """Decode the photo and, unless the request is decode-only, run the model on it."""
         from ..errors import ImageLoadError
 
         source = request.source
@@ -315,7 +214,9 @@ class InferenceWorker(QObject):
         photo = RgbPixels.from_pil(image, DISPLAY_MAX_SIDE)
         thumbnail = RgbPixels.from_pil(image, THUMBNAIL_SIDE)
         result = FileResult(path=label, warnings=list(warnings))
-        if predictor is None:
+        if request.kind is RequestKind.DECODE_ONLY:  # the receiver already holds this photo's answer
+            pass
+        elif predictor is None:
             result.error = self._loaded.error or "No model is loaded."
             result.error_kind = NO_MODEL_KIND
         else:
@@ -406,7 +307,6 @@ class InferenceController(QObject):
         self._loaded = _Loaded()
         self._next_id = 1
         self.country: str | None = None  # the "Where are you?" choice, sent with every request
-        self._live: set[int] = set()
         self._thread: QThread | None = None
         self._worker: InferenceWorker | None = None
         self.state = "idle"  # idle -> loading -> ready | failed; "stopped" after shutdown
@@ -439,7 +339,6 @@ class InferenceController(QObject):
     def shutdown(self) -> None:
         """Stop the worker and join its thread; safe to call twice and before start()."""
         self._queue.stop()
-        self._live.clear()
         thread, self._thread, self._worker = self._thread, None, None
         if thread is not None:
             thread.quit()
@@ -454,14 +353,16 @@ class InferenceController(QObject):
 
     # -- requests
 
-    def submit(self, sources: Iterable[Source], top_k: int = MAX_TOP_K) -> list[int]:
+    def submit(
+        self, sources: Iterable[Source], top_k: int = MAX_TOP_K, kind: RequestKind = RequestKind.CLASSIFY
+    ) -> list[int]:
         """Queue sources ahead of older work (the user just asked for them); returns their ids.
 
-        Each request carries the current ``country`` choice (a photo's own GPS still wins over it)."""
+        Each request carries the current ``country`` choice (a photo's own GPS still wins over it).
+        A ``DECODE_ONLY`` request returns the photo's pixels and a result with no prediction."""
         requests = []
         for source in sources:
-            requests.append(Request(self._next_id, source, top_k, self.country))
-            self._live.add(self._next_id)
+            requests.append(Request(self._next_id, source, top_k, self.country, kind))
             self._next_id += 1
         self._queue.put_front(requests)
         return [r.request_id for r in requests]
@@ -470,15 +371,13 @@ class InferenceController(QObject):
         self._queue.prioritize(request_id)
 
     def cancel(self, request_id: int) -> None:
-        self._live.discard(request_id)
         self._queue.cancel(request_id)
 
     def cancel_all(self) -> None:
-        self._live.clear()
         self._queue.cancel_all()
 
     def pending_count(self) -> int:
-        return len(self._live)
+        return self._queue.wanted_count()
 
     # -- the loaded predictor, for the batch dialog
 
@@ -511,18 +410,17 @@ class InferenceController(QObject):
 
     @Slot(int)
     def _on_request_started(self, request_id: int) -> None:
-        if request_id in self._live:
+        if self._queue.is_wanted(request_id):
             self.request_started.emit(request_id)
+
+    # A result may already be in the event queue when the user cancels: claim() drops it then.
 
     @Slot(object)
     def _on_outcome(self, outcome: Outcome) -> None:
-        # A result may already be in the event queue when the user cancels: drop it here too.
-        if outcome.request_id in self._live:
-            self._live.discard(outcome.request_id)
+        if self._queue.claim(outcome.request_id):
             self.outcome_ready.emit(outcome)
 
     @Slot(int, str)
     def _on_request_failed(self, request_id: int, message: str) -> None:
-        if request_id in self._live:
-            self._live.discard(request_id)
+        if self._queue.claim(request_id):
             self.request_failed.emit(request_id, message)

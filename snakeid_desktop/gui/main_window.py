@@ -1,22 +1,20 @@
 """The main window: a drop zone, a strip of this session's photos and the result card.
 
-Input arrives as drops, pastes or the open dialog; all of it funnels through
-:meth:`MainWindow.accept_mime` / :meth:`MainWindow.open_paths`, which sort it into photos
-(sent to the inference worker), folders (offered to the batch dialog) and things refused
-with a message (non-images, remote URLs: the app never touches the network).
+The window shows a :class:`~snakeid_desktop.session.Session` (the Qt-free model of the photos,
+their answers and what is current) and forwards the inference worker's answers to it. Input
+arrives as drops, pastes or the open dialog; :mod:`.intake` sorts it into photos (added to the
+session), folders (offered to the batch window) and things refused with a message.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote_to_bytes
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QGuiApplication, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -38,242 +36,29 @@ from PySide6.QtWidgets import (
 )
 
 from ..catalogue import Catalogue, default_catalogue
+from ..request_queue import PathSource, Source
 from ..results import FileResult
-from .inference_worker import (
-    MAX_TOP_K,
-    BytesSource,
-    InferenceController,
-    ModelInfo,
-    Outcome,
-    PathSource,
-    PixelSource,
-    Source,
-)
+from ..session import Photo, Session
 from .country_picker import CountryPicker
+from .drop_zone import DropZone
+from .inference_worker import InferenceController, ModelInfo, Outcome
+from .intake import IntakePlan, image_extensions, may_hold_input, plan_intake, sort_mime, sort_paths
 from .result_card import ResultCard
 from .settings import TOP_K_RANGE, AppSettings
 
 log = logging.getLogger(__name__)
 
-MAX_SESSION_PHOTOS = 100  # each keeps a display-size copy (<= 3 MB); older ones leave the strip
-PHOTOS_KEPT = 24  # display copies kept in memory; older ones are decoded again when revisited
-MAX_FILES_PER_DROP = 50  # beyond this the batch window is the right tool
-ENCODED_IMAGE_MIME_TYPES = (
-    "image/png",
-    "image/jpeg",
-    "image/webp",
-    "image/heic",
-    "image/heif",
-    "image/avif",
-    "image/gif",
-    "image/bmp",
-    "image/tiff",
-)
-REMOTE_SCHEMES = ("http", "https", "ftp", "ftps")
-ID_ROLE = Qt.ItemDataRole.UserRole
+ID_ROLE = Qt.ItemDataRole.UserRole  # a strip item's photo key
+
+# (parent, *, predictor_provider, initial_folder, country) -> a QDialog with ``finished`` and,
+# optionally, ``open_result_requested(FileResult)``.
+BatchDialogFactory = Callable[..., object]
 
 
-def _image_extensions() -> frozenset[str]:
-    from ..imageload import IMAGE_EXTENSIONS
+def _real_batch_dialog() -> BatchDialogFactory:
+    from .batch_dialog import BatchDialog  # on first use: a build may leave the batch window out (ImportError)
 
-    return frozenset(IMAGE_EXTENSIONS)
-
-
-def _is_image_path(path: Path) -> bool:
-    from ..imageload import is_image_path
-
-    return is_image_path(path)
-
-
-@dataclass
-class SortedInput:
-    """What a drop/paste contained, sorted by what we do with it."""
-
-    sources: list[Source] = field(default_factory=list)
-    folders: list[Path] = field(default_factory=list)
-    not_images: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    remote: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.sources or self.folders or self.not_images or self.missing or self.remote)
-
-
-def _data_url_bytes(url: str) -> bytes | None:
-    """The bytes of a ``data:image/...`` URL (browsers drag inline images this way)."""
-    head, _, payload = url.partition(",")
-    if not head.lower().startswith("data:image/"):
-        return None
-    try:
-        if head.lower().endswith(";base64"):
-            return base64.b64decode(payload, validate=False)
-        return unquote_to_bytes(payload)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _sort_local_path(path: Path, into: SortedInput) -> None:
-    if path.is_dir():
-        into.folders.append(path)
-    elif not path.exists():
-        into.missing.append(str(path))
-    elif _is_image_path(path):
-        into.sources.append(PathSource(str(path)))
-    else:
-        into.not_images.append(path.name or str(path))
-
-
-def sort_mime(mime: QMimeData, label: str = "dropped image") -> SortedInput:
-    """Sort a drop or clipboard payload. Local files beat embedded image data beats text."""
-    sorted_input = SortedInput()
-    for url in mime.urls() if mime.hasUrls() else []:
-        if url.isLocalFile():
-            _sort_local_path(Path(url.toLocalFile()), sorted_input)
-        elif url.scheme().lower() == "data":
-            data = _data_url_bytes(url.toString())
-            if data:
-                sorted_input.sources.append(BytesSource(data, label))
-        elif url.scheme().lower() in REMOTE_SCHEMES:
-            sorted_input.remote.append(url.toString())
-        else:
-            sorted_input.not_images.append(url.toString())
-    if sorted_input.sources or sorted_input.folders:
-        return sorted_input
-    # A browser drag carries both the remote URL and the image itself: use the image.
-    image_source = _embedded_image(mime, label)
-    if image_source is not None:
-        sorted_input.sources.append(image_source)
-        sorted_input.remote.clear()
-        return sorted_input
-    if not sorted_input.empty:
-        return sorted_input
-    if mime.hasText():
-        _sort_text(mime.text(), sorted_input)
-    return sorted_input
-
-
-def _embedded_image(mime: QMimeData, label: str) -> Source | None:
-    formats = set(mime.formats())
-    for mime_type in ENCODED_IMAGE_MIME_TYPES:
-        if mime_type in formats:
-            data = bytes(mime.data(mime_type).data())
-            if data:
-                return BytesSource(data, label)
-    if mime.hasImage():
-        image = mime.imageData()
-        if isinstance(image, QPixmap):
-            image = image.toImage()
-        if isinstance(image, QImage) and not image.isNull():
-            rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
-            data = bytes(rgba.constBits())[: rgba.bytesPerLine() * rgba.height()]
-            if rgba.bytesPerLine() != 4 * rgba.width():  # drop row padding
-                stride, row = rgba.bytesPerLine(), 4 * rgba.width()
-                data = b"".join(data[y * stride : y * stride + row] for y in range(rgba.height()))
-            return PixelSource(rgba.width(), rgba.height(), data, label)
-    return None
-
-
-def _sort_text(text: str, into: SortedInput) -> None:
-    """Copied file paths (one per line, plain or file:// URLs)."""
-    for line in text.splitlines():
-        line = line.strip().strip('"').strip("'")
-        if not line:
-            continue
-        lowered = line.lower()
-        if lowered.startswith("file:"):
-            _sort_local_path(Path(QUrl(line).toLocalFile()), into)
-        elif lowered.startswith("data:image/"):
-            data = _data_url_bytes(line)
-            if data:
-                into.sources.append(BytesSource(data, "pasted image"))
-        elif lowered.split(":", 1)[0] in REMOTE_SCHEMES and "://" in lowered:
-            into.remote.append(line)
-        else:
-            path = Path(line).expanduser()
-            try:
-                looks_like_path = path.is_absolute() and (path.exists() or len(line) < 1024)
-            except OSError:
-                looks_like_path = False
-            if looks_like_path:
-                _sort_local_path(path, into)
-
-
-class DropZone(QFrame):
-    """The big empty-state target. The whole window accepts drops; this just says so."""
-
-    open_clicked = Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("drop_zone")
-        self.setAccessibleName("Drop zone")
-        self.setAccessibleDescription("Drop snake photos or a folder here, or press Ctrl+O to open a photo.")
-        self.setMinimumSize(320, 240)
-        self._set_highlight(False)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        self.title = QLabel("Drop a snake photo here")
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        font = self.title.font()
-        if font.pointSizeF() > 0:
-            font.setPointSizeF(font.pointSizeF() * 2.0)
-        font.setBold(True)
-        self.title.setFont(font)
-        self.title.setWordWrap(True)
-        self.subtitle = QLabel(
-            "or paste one (Ctrl+V), open one (Ctrl+O), or drop a whole folder to classify many (Ctrl+B).\n"
-            "Everything stays on this computer: no photo is ever uploaded."
-        )
-        self.subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.subtitle.setWordWrap(True)
-        self.status = QLabel("")
-        self.status.setObjectName("model_status_hint")
-        self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.status.setWordWrap(True)
-        self.open_button = QPushButton("Open photo…")
-        self.open_button.setAccessibleName("Open photo")
-        self.open_button.clicked.connect(self.open_clicked)
-        button_row = QHBoxLayout()
-        button_row.addStretch(1)
-        button_row.addWidget(self.open_button)
-        button_row.addStretch(1)
-        for widget in (self.title, self.subtitle):
-            layout.addWidget(widget)
-        layout.addSpacing(12)
-        layout.addLayout(button_row)
-        layout.addSpacing(12)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
-
-    def _set_highlight(self, on: bool) -> None:
-        # palette(highlight) keeps the colour right in light and dark themes.
-        border = "palette(highlight)" if on else "palette(mid)"
-        self.setStyleSheet(
-            f"QFrame#drop_zone {{ border: 3px dashed {border}; border-radius: 12px; }}"
-        )
-
-    def set_drag_active(self, on: bool) -> None:
-        self._set_highlight(on)
-
-
-@dataclass
-class SessionEntry:
-    request_id: int
-    source: Source
-    item: QListWidgetItem
-    outcome: Outcome | None = None
-    error: str | None = None
-    # The answer to keep when the worker's outcome arrives: set when the entry came from the
-    # batch window (the worker only supplies the photo then).
-    kept_result: FileResult | None = None
-    photo_evicted: bool = False  # display copy dropped to save memory; re-decoded on revisit
-    refresh_id: int | None = None  # request re-decoding the evicted photo
-    reanswer_id: int | None = None  # request answering it again after the region changed
-
-    @property
-    def name(self) -> str:
-        return self.source.name
+    return BatchDialog
 
 
 class MainWindow(QMainWindow):
@@ -287,21 +72,30 @@ class MainWindow(QMainWindow):
         settings: AppSettings,
         catalogue: Catalogue | None = None,
         parent=None,
+        *,
+        batch_dialog_factory: BatchDialogFactory | None = None,
     ):
+        """``batch_dialog_factory`` builds the batch window; by default the real ``BatchDialog``."""
         super().__init__(parent)
         self.controller = controller
         self.settings = settings
         self.catalogue = catalogue or default_catalogue()
-        self.entries: dict[int, SessionEntry] = {}  # by request id, oldest first
-        self._refreshes: dict[int, int] = {}  # photo re-decode request id -> entry id
-        self._reanswers: dict[int, int] = {}  # answer-again request id (new region) -> entry id
-        self.current_id: int | None = None
+        self.session = Session(controller)
+        self._items: dict[int, QListWidgetItem] = {}  # by photo key
+        self._with_icon: set[int] = set()  # photo keys whose strip icon is their thumbnail
+        self._syncing = False  # the strip is being changed to match the session: not the user
+        self._batch_dialog_factory = batch_dialog_factory
         self.batch_dialog = None
         self._started = False
         self.setWindowTitle("SnakeID")
         self.setAcceptDrops(True)
         self._build_ui()
         self._build_actions()
+        events = self.session.events
+        events.added.connect(self._on_photo_added)
+        events.removed.connect(self._on_photo_removed)
+        events.changed.connect(self._on_photo_changed)
+        events.current_changed.connect(self._on_current_changed)
         controller.model_loading.connect(self._on_model_loading)
         controller.model_ready.connect(self._on_model_ready)
         controller.model_failed.connect(self._on_model_failed)
@@ -311,6 +105,15 @@ class MainWindow(QMainWindow):
         geometry = settings.window_geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1180, 760)
+
+    @property
+    def entries(self) -> Mapping[int, Photo]:
+        """The session's photos by key, oldest first."""
+        return self.session.photos
+
+    def item_of(self, photo: Photo) -> QListWidgetItem:
+        """The photo's row in the strip."""
+        return self._items[photo.key]
 
     # ---------------------------------------------------------------- layout
 
@@ -468,8 +271,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- drag and drop, paste, open
 
     def dragEnterEvent(self, event) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage() or mime.hasText() or any(f.startswith("image/") for f in mime.formats()):
+        if may_hold_input(event.mimeData()):
             event.acceptProposedAction()
             self.drop_zone.set_drag_active(True)
             self.statusBar().showMessage("Release to classify (a folder opens the batch window).")
@@ -504,55 +306,25 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.show_message(f"Could not read what was dropped: {exc}")
             return False
-        return self._act_on(sorted_input, "pasted" if label.startswith("pasted") else "dropped")
+        return self._act_on(plan_intake(sorted_input, "pasted" if label.startswith("pasted") else "dropped"))
 
     def open_paths(self, paths) -> bool:
-        sorted_input = SortedInput()
-        for path in paths:
-            _sort_local_path(Path(path), sorted_input)
-        return self._act_on(sorted_input, "given")
+        return self._act_on(plan_intake(sort_paths(paths), "given"))
 
-    def _act_on(self, sorted_input: SortedInput, verb: str) -> bool:
-        notes = []
-        if sorted_input.empty:
-            notes.append(
-                f"Nothing usable was {verb}: drop or paste a photo (JPEG, PNG, HEIC…), image files, or a folder."
-            )
-        if sorted_input.remote:
-            notes.append(
-                "SnakeID never goes online, so it cannot fetch web addresses "
-                f"({_short_list(sorted_input.remote)}). Download the photo first (right-click → Save image), "
-                "then drop the saved file, or copy the image itself and paste it."
-            )
-        if sorted_input.not_images:
-            notes.append(
-                f"Not a photo SnakeID can read: {_short_list(sorted_input.not_images)}. "
-                f"Supported: {', '.join(sorted(e.lstrip('.') for e in _image_extensions()))}."
-            )
-        if sorted_input.missing:
-            notes.append(f"No longer there: {_short_list(sorted_input.missing)}.")
-        sources = sorted_input.sources
-        if len(sources) > MAX_FILES_PER_DROP:
-            notes.append(
-                f"{len(sources)} photos at once is a job for the batch window (Ctrl+B); "
-                f"the first {MAX_FILES_PER_DROP} were added here."
-            )
-            sources = sources[:MAX_FILES_PER_DROP]
-        if sources:
-            self.classify(sources)
-        if sorted_input.folders:
-            if len(sorted_input.folders) > 1:
-                notes.append("One folder at a time: the batch window opened with the first one.")
-            self.open_batch_dialog(str(sorted_input.folders[0]))
-        if notes:
-            self.show_message(" ".join(notes))
-        elif sources or sorted_input.folders:
+    def _act_on(self, plan: IntakePlan) -> bool:
+        if plan.sources:
+            self.classify(plan.sources)
+        if plan.folder is not None:
+            self.open_batch_dialog(str(plan.folder))
+        if plan.notes:
+            self.show_message(" ".join(plan.notes))
+        elif plan.took_something:
             self.message_bar.hide()
-        return bool(sources or sorted_input.folders)
+        return plan.took_something
 
     @Slot()
     def open_dialog(self) -> None:
-        patterns = " ".join(f"*{ext}" for ext in sorted(_image_extensions()))
+        patterns = " ".join(f"*{ext}" for ext in sorted(image_extensions()))
         files, _ = QFileDialog.getOpenFileNames(
             self, "Open snake photos", self.settings.last_folder or str(Path.home()), f"Photos ({patterns});;All files (*)"
         )
@@ -560,209 +332,124 @@ class MainWindow(QMainWindow):
             self.settings.last_folder = str(Path(files[0]).parent)
             self.open_paths(files)
 
-    # ---------------------------------------------------------------- session and requests
+    # ---------------------------------------------------------------- the session, shown
 
-    def classify(self, sources: list[Source]) -> list[int]:
-        ids = self.controller.submit(sources, top_k=MAX_TOP_K)
-        first_item = None
-        for request_id, source in zip(ids, sources):
-            item = self._add_item(request_id, source)
-            first_item = first_item or item
-        self._trim_session()
-        if first_item is not None:
-            self.session_list.setCurrentItem(first_item)
-        self._update_busy()
-        return ids
-
-    def _add_item(self, request_id: int, source: Source) -> QListWidgetItem:
-        item = QListWidgetItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), f"{source.name}\nwaiting…")
-        item.setData(ID_ROLE, request_id)
-        item.setToolTip(source.path if isinstance(source, PathSource) else source.name)
-        self.session_list.insertItem(0, item)  # newest at the top
-        self.entries[request_id] = SessionEntry(request_id, source, item)
-        return item
-
-    def _forget(self, request_id: int) -> None:
-        entry = self.entries.pop(request_id, None)
-        self.controller.cancel(request_id)
-        if entry is not None and entry.refresh_id is not None:
-            self.controller.cancel(entry.refresh_id)
-            self._refreshes.pop(entry.refresh_id, None)
-        if entry is not None and entry.reanswer_id is not None:
-            self.controller.cancel(entry.reanswer_id)
-            self._reanswers.pop(entry.reanswer_id, None)
-
-    def _evict_photos(self) -> None:
-        """Keep display copies only for the newest photos (and the one on the card)."""
-        with_photo = [
-            e
-            for e in self.entries.values()
-            if e.outcome is not None and e.outcome.photo is not None and isinstance(e.source, PathSource)
-        ]
-        for entry in with_photo[: max(0, len(with_photo) - PHOTOS_KEPT)]:
-            if entry.request_id != self.current_id:
-                entry.outcome = replace(entry.outcome, photo=None)
-                entry.photo_evicted = True
-
-    def _trim_session(self) -> None:
-        while self.session_list.count() > MAX_SESSION_PHOTOS:
-            item = self.session_list.takeItem(self.session_list.count() - 1)
-            self._forget(item.data(ID_ROLE))
+    def classify(self, sources: list[Source]) -> list[Photo]:
+        """Add photos to the session; the first of them goes on the card."""
+        return self.session.add(sources)
 
     @Slot()
     def remove_current(self) -> None:
-        item = self.session_list.currentItem()
-        if item is None:
-            return
-        self._forget(item.data(ID_ROLE))
-        self.session_list.takeItem(self.session_list.row(item))
-        self._update_busy()
-        if self.session_list.count() == 0:
-            self._show_empty()
+        if self.session.current_key is not None:
+            self.session.remove(self.session.current_key)
 
     @Slot()
     def clear_session(self) -> None:
-        self.controller.cancel_all()
-        self.entries.clear()
-        self._refreshes.clear()
-        self.session_list.clear()
+        self.session.clear()
+
+    @contextmanager
+    def _changing_strip(self):
+        """Qt moves the strip's current item as rows come and go; the session decides, not Qt."""
+        syncing, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = syncing
+
+    def _sync_current_item(self) -> None:
+        item = self._items.get(self.session.current_key) if self.session.current_key is not None else None
+        with self._changing_strip():
+            if item is not None and self.session_list.currentItem() is not item:
+                self.session_list.setCurrentItem(item)
+
+    def _on_photo_added(self, photo: Photo) -> None:
+        item = QListWidgetItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), _item_text(photo))
+        item.setData(ID_ROLE, photo.key)
+        item.setToolTip(photo.source.path if isinstance(photo.source, PathSource) else photo.name)
+        self._items[photo.key] = item
+        with self._changing_strip():
+            self.session_list.insertItem(0, item)  # newest at the top
         self._update_busy()
-        self._show_empty()
+
+    def _on_photo_removed(self, photo: Photo) -> None:
+        item = self._items.pop(photo.key)
+        self._with_icon.discard(photo.key)
+        with self._changing_strip():
+            self.session_list.takeItem(self.session_list.row(item))
+        self._update_busy()
+
+    def _on_photo_changed(self, photo: Photo) -> None:
+        item = self._items[photo.key]
+        item.setText(_item_text(photo))
+        thumbnail = photo.outcome.thumbnail if photo.outcome is not None else None
+        if thumbnail is not None and photo.key not in self._with_icon:
+            item.setIcon(QIcon(QPixmap.fromImage(thumbnail.to_qimage())))
+            self._with_icon.add(photo.key)
+        self._update_busy()
+        if photo.key == self.session.current_key:
+            self._render_current()
+
+    def _on_current_changed(self, photo: Photo | None) -> None:
+        self._sync_current_item()
+        if photo is None:
+            self._show_empty()
+        else:
+            self._render_current()
 
     def _show_empty(self) -> None:
-        self.current_id = None
         self.card.clear()
         self.stack.setCurrentWidget(self.drop_zone)
 
     @Slot(QListWidgetItem, QListWidgetItem)
     def _on_current_item_changed(self, current: QListWidgetItem | None, _previous) -> None:
-        if current is None:
+        if current is None or self._syncing:
             return
-        request_id = current.data(ID_ROLE)
-        self.current_id = request_id
-        self.controller.prioritize(request_id)  # the photo being looked at goes first
-        self._render_current()
+        self.session.select(current.data(ID_ROLE))
 
     def _render_current(self) -> None:
-        entry = self.entries.get(self.current_id) if self.current_id is not None else None
-        if entry is None:
+        photo = self.session.current
+        if photo is None:
             return
         self.stack.setCurrentWidget(self.card)
-        if entry.outcome is not None:
-            if entry.photo_evicted and entry.refresh_id is None:
-                (entry.refresh_id,) = self.controller.submit([entry.source], top_k=MAX_TOP_K)
-                self._refreshes[entry.refresh_id] = entry.request_id
-            self.card.show_outcome(entry.outcome, self.controller.model_info, self.top_k_spin.value())
-            self.outcome_displayed.emit(entry.outcome)
-        elif entry.error is not None:
-            self.card.show_message("Something went wrong", entry.error, entry.name)
+        if photo.outcome is not None:
+            self.card.show_outcome(photo.outcome, self.controller.model_info, self.top_k_spin.value())
+            self.outcome_displayed.emit(photo.outcome)
+        elif photo.error is not None:
+            self.card.show_message("Something went wrong", photo.error, photo.name)
         elif self.controller.state == "loading":
-            self.card.show_pending(entry.name, "Waiting for the model to load…")
+            self.card.show_pending(photo.name, "Waiting for the model to load…")
+        elif photo.known_result is not None:
+            self.card.show_pending(photo.name, "Opening the photo…")
         else:
-            self.card.show_pending(entry.name, "Classifying…")
-
-    @Slot(int)
-    def _on_request_started(self, request_id: int) -> None:
-        entry = self.entries.get(request_id)
-        if entry is not None:
-            entry.item.setText(f"{entry.name}\nclassifying…")
-
-    @Slot(object)
-    def _on_outcome(self, outcome: Outcome) -> None:
-        if outcome.request_id in self._reanswers:  # the same photo answered for a new region
-            entry = self.entries.get(self._reanswers.pop(outcome.request_id))
-            if entry is None:
-                return
-            entry.reanswer_id = None
-            keep_photo = entry.outcome.photo if entry.outcome is not None else None
-            entry.outcome = replace(outcome, request_id=entry.request_id, photo=outcome.photo or keep_photo)
-            entry.kept_result = None
-            self._evict_photos()
-            entry.item.setText(f"{entry.name}\n{_short_verdict(outcome.result)}")
-            if entry.request_id == self.current_id:
-                self._render_current()
-            return
-        if outcome.request_id in self._refreshes:  # an evicted photo decoded again: keep the first answer
-            entry = self.entries.get(self._refreshes.pop(outcome.request_id))
-            if entry is not None and entry.outcome is not None:
-                entry.outcome = replace(entry.outcome, photo=outcome.photo)
-                entry.refresh_id = None
-                entry.photo_evicted = False  # got it back, or the file is gone: either way, ask once
-                if entry.request_id == self.current_id:
-                    self._render_current()
-            return
-        entry = self.entries.get(outcome.request_id)
-        if entry is None:
-            return  # removed from the session meanwhile
-        if entry.kept_result is not None:  # the batch window already classified it: keep its answer
-            outcome = replace(outcome, result=entry.kept_result)
-        entry.outcome = outcome
-        self._evict_photos()
-        self._update_busy()
-        entry.item.setText(f"{entry.name}\n{_short_verdict(outcome.result)}")
-        if outcome.thumbnail is not None:
-            entry.item.setIcon(QIcon(QPixmap.fromImage(outcome.thumbnail.to_qimage())))
-        if outcome.request_id == self.current_id:
-            self._render_current()
-
-    @Slot(int, str)
-    def _on_request_failed(self, request_id: int, message: str) -> None:
-        if request_id in self._reanswers:  # keep the earlier answer; it says which region it assumed
-            entry = self.entries.get(self._reanswers.pop(request_id))
-            if entry is not None:
-                entry.reanswer_id = None
-            log.warning("could not answer a photo again for the new region: %s", message)
-            return
-        if request_id in self._refreshes:
-            entry = self.entries.get(self._refreshes.pop(request_id))
-            if entry is not None:
-                entry.refresh_id = None
-            log.warning("could not decode a photo again: %s", message)
-            return
-        entry = self.entries.get(request_id)
-        self.show_message(f"{message} (details are in the log file)")
-        if entry is None:
-            return
-        entry.error = message
-        self._update_busy()
-        entry.item.setText(f"{entry.name}\nerror")
-        if request_id == self.current_id:
-            self._render_current()
+            self.card.show_pending(photo.name, "Classifying…")
 
     def _update_busy(self) -> None:
-        waiting = sum(1 for e in self.entries.values() if e.outcome is None and e.error is None)
+        waiting = self.session.waiting_count()
         self.queue_status.setText(f"{waiting} photo{'s' if waiting != 1 else ''} to classify" if waiting else "")
         loading = self.controller.state in ("idle", "loading")
         self.busy_indicator.setVisible(bool(waiting) or loading)
+
+    # ---------------------------------------------------------------- the worker's answers, to the session
+
+    @Slot(int)
+    def _on_request_started(self, request_id: int) -> None:
+        self.session.started(request_id)
+
+    @Slot(object)
+    def _on_outcome(self, outcome: Outcome) -> None:
+        self.session.deliver(outcome)
+
+    @Slot(int, str)
+    def _on_request_failed(self, request_id: int, message: str) -> None:
+        if self.session.fail(request_id, message) is not None:
+            self.show_message(f"{message} (details are in the log file)")
 
     @Slot(object)
     def _on_country_changed(self, country: str | None) -> None:
         """Answer every photo of the session again for the new region (their old answers stay until then)."""
         self.settings.country = country
         self.controller.country = country
-        for entry in list(self.entries.values()):
-            if entry.error is not None:
-                continue
-            if entry.outcome is None:
-                self._resubmit_pending(entry)
-                continue
-            if entry.reanswer_id is not None:
-                self.controller.cancel(entry.reanswer_id)
-                self._reanswers.pop(entry.reanswer_id, None)
-            (entry.reanswer_id,) = self.controller.submit([entry.source], top_k=MAX_TOP_K)
-            self._reanswers[entry.reanswer_id] = entry.request_id
-
-    def _resubmit_pending(self, entry: SessionEntry) -> None:
-        """A photo still waiting was queued with the old region: queue it again under a new id."""
-        old_id = entry.request_id
-        self.controller.cancel(old_id)
-        (new_id,) = self.controller.submit([entry.source], top_k=MAX_TOP_K)
-        del self.entries[old_id]
-        entry.request_id = new_id
-        self.entries[new_id] = entry
-        entry.item.setData(ID_ROLE, new_id)
-        if self.current_id == old_id:
-            self.current_id = new_id
+        self.session.region_changed()
 
     @Slot(int)
     def _on_top_k_changed(self, value: int) -> None:
@@ -805,19 +492,21 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self, folder: str | None = None) -> None:
         if not isinstance(folder, str):  # clicked() passes a bool
             folder = None
-        try:
-            from .batch_dialog import BatchDialog
-        except ImportError as exc:
-            log.warning("batch dialog unavailable: %s", exc)
-            self.show_message("The batch window is not available in this build of SnakeID.")
-            return
+        factory = self._batch_dialog_factory
+        if factory is None:
+            try:
+                factory = _real_batch_dialog()
+            except ImportError as exc:
+                log.warning("batch dialog unavailable: %s", exc)
+                self.show_message("The batch window is not available in this build of SnakeID.")
+                return
         if self.batch_dialog is not None:
             self.batch_dialog.raise_()
             self.batch_dialog.activateWindow()
             if folder:
                 self.show_message("The batch window is already open; choose the folder there.")
             return
-        dialog = BatchDialog(
+        dialog = factory(
             self, predictor_provider=self.controller.predictor, initial_folder=folder or self.settings.last_folder,
             country=self.country_picker.country(),
         )
@@ -838,13 +527,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def show_file_result(self, result: FileResult) -> None:
-        """Show a batch row's result here: the photo is run again for the card, which keeps the row's answer."""
-        source = PathSource(result.path)
-        ids = self.controller.submit([source], top_k=MAX_TOP_K)
-        item = self._add_item(ids[0], source)
-        self.entries[ids[0]].kept_result = result
-        self._trim_session()
-        self.session_list.setCurrentItem(item)
+        """Show a batch row's result here; the photo is only decoded for the card, not re-classified."""
+        self.session.add_answered(PathSource(result.path), result)
         self.raise_()
         self.activateWindow()
 
@@ -879,6 +563,19 @@ class MainWindow(QMainWindow):
         AboutDialog(self.controller.model_info, self.controller.model_error, self.catalogue, self).exec()
 
 
+def _item_text(photo: Photo) -> str:
+    """The strip's two lines for a photo: its name, then where it stands."""
+    if photo.error is not None:
+        status = "error"
+    elif photo.outcome is not None:
+        status = _short_verdict(photo.outcome.result)
+    elif photo.known_result is not None:  # answered by the batch window; the photo is on its way
+        status = _short_verdict(photo.known_result)
+    else:
+        status = "classifying…" if photo.started else "waiting…"
+    return f"{photo.name}\n{status}"
+
+
 def _short_verdict(result: FileResult) -> str:
     pred = result.prediction
     if pred is None:
@@ -892,8 +589,3 @@ def _short_verdict(result: FileResult) -> str:
     best = pred.best
     mark = "⚠ " if pred.risk else ""
     return f"{mark}{best.common_name}" if best else "?"
-
-
-def _short_list(items: list[str], limit: int = 3) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
