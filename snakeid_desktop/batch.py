@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ImageLoadError, SnakeIDError
+from .errors import ErrorKind, ImageLoadError, SnakeIDError
 from .imageload import is_image_path, load_image
 from .preprocess import eval_transform
 from .results import FileResult
@@ -234,11 +234,11 @@ class BatchEngine:
             result.error, result.error_kind = str(exc), exc.kind
             return _Decoded(result)
         except MemoryError:
-            result.error, result.error_kind = f"{path}: not enough memory to decode this image.", "memory"
+            result.error, result.error_kind = f"{path}: not enough memory to decode this image.", ErrorKind.MEMORY
             return _Decoded(result)
         except Exception as exc:  # one bad file must never end a 10k-photo run
             result.error = f"{path}: unexpected error while reading the image ({type(exc).__name__}: {exc})."
-            result.error_kind = "unexpected"
+            result.error_kind = ErrorKind.UNEXPECTED
             return _Decoded(result)
         result.warnings = list(loaded.warnings)
         from .predictor import resolve_place
@@ -284,7 +284,7 @@ class BatchEngine:
                     decoded.result.error = (
                         f"{decoded.result.path}: the model could not classify this photo ({type(exc).__name__}: {exc})."
                     )
-                    decoded.result.error_kind = "unexpected"
+                    decoded.result.error_kind = ErrorKind.UNEXPECTED
             decoded.tensor = None
 
     def run(self, paths: Iterable[Path | str], cancel_event: threading.Event | None = None) -> Iterator[FileResult]:
