@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..batch_cli import Progress, format_duration
+from ..batch import Progress, format_duration
 from ..results import FileResult
 from .country_picker import CountryPicker
 from .batch_model import (
