@@ -1,4 +1,7 @@
-"""Batch classification of a folder: the engine shared by ``snakeid batch`` and the batch dialog.
+"""Batch classification of a folder: the pipeline shared by ``snakeid batch`` and the batch dialog.
+
+:class:`FolderRun` is that pipeline (scan, resume cache, engine, the row-count guard); both
+front ends use it and only present what it yields. :class:`Progress` is their rate and time left.
 
 Decoding a 12 MP JPEG costs several times more than the forward pass, so a small pool
 of decoder threads (Pillow releases the GIL while it decodes and resizes) feeds batched
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ImageLoadError, SnakeIDError
+from .errors import ErrorKind, ImageLoadError, SnakeIDError
 from .imageload import is_image_path, load_image
 from .preprocess import eval_transform
 from .results import FileResult
@@ -51,7 +55,7 @@ class IncompleteRunError(SnakeIDError):
 def check_row_count(scanned: int, rows: int) -> None:
     """The last guard against silent data loss: a run that was not cancelled must give one row per file.
 
-    The CLI and the batch dialog both call this before reporting success.
+    :meth:`FolderRun.classify` calls it, so the CLI and the batch dialog never report a short run as success.
     """
     if rows != scanned:
         raise IncompleteRunError(
@@ -234,11 +238,11 @@ class BatchEngine:
             result.error, result.error_kind = str(exc), exc.kind
             return _Decoded(result)
         except MemoryError:
-            result.error, result.error_kind = f"{path}: not enough memory to decode this image.", "memory"
+            result.error, result.error_kind = f"{path}: not enough memory to decode this image.", ErrorKind.MEMORY
             return _Decoded(result)
         except Exception as exc:  # one bad file must never end a 10k-photo run
             result.error = f"{path}: unexpected error while reading the image ({type(exc).__name__}: {exc})."
-            result.error_kind = "unexpected"
+            result.error_kind = ErrorKind.UNEXPECTED
             return _Decoded(result)
         result.warnings = list(loaded.warnings)
         from .predictor import resolve_place
@@ -284,7 +288,7 @@ class BatchEngine:
                     decoded.result.error = (
                         f"{decoded.result.path}: the model could not classify this photo ({type(exc).__name__}: {exc})."
                     )
-                    decoded.result.error_kind = "unexpected"
+                    decoded.result.error_kind = ErrorKind.UNEXPECTED
             decoded.tensor = None
 
     def run(self, paths: Iterable[Path | str], cancel_event: threading.Event | None = None) -> Iterator[FileResult]:
@@ -368,3 +372,139 @@ class BatchEngine:
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class FolderRun:
+    """One folder through the whole pipeline: scan, then classify (resume cache + engine).
+
+    Two steps, so a caller can look at the paths (and load the model) in between::
+
+        run = FolderRun(folder, recursive, cancel=event, on_problem=..., on_scan_progress=...)
+        paths = run.scan()  # FolderError if the folder itself cannot be used
+        for result in run.classify(predictor, use_cache=True, top_k=..., country=...):
+            ...
+        run.total, run.rows, run.cache_hits, run.cache_error, run.cancelled
+
+    Every scanned path becomes exactly one row, in scan order. ``classify`` opens the user's
+    resume cache and closes it however the iteration ends; when it ends without being cancelled,
+    a row count other than ``total`` raises :class:`IncompleteRunError` (never a quiet success).
+    ``cancel`` stops the scan between files and the engine within about one batch.
+    """
+
+    def __init__(
+        self,
+        folder: Path | str,
+        recursive: bool = True,
+        *,
+        cancel: threading.Event | None = None,
+        on_problem: ProblemCallback | None = None,
+        on_scan_progress: Callable[[int], None] | None = None,
+    ):
+        self.folder = Path(folder)
+        self.recursive = recursive
+        self.cancel = cancel or threading.Event()
+        self._on_problem = on_problem
+        self._on_scan_progress = on_scan_progress
+        self._scanned = False
+        self.paths: list[str] = []
+        self.rows = 0  # rows yielded so far
+        self.cache_hits = 0
+        self.cache_error: str | None = None  # why the resume cache could not be used, if it could not
+        self.cancelled = False
+
+    @property
+    def total(self) -> int:
+        return len(self.paths)
+
+    def scan(self) -> list[str]:
+        """The photos to classify, listed up front: that gives progress a total (100k paths are a few MB)."""
+        self.paths = []
+        for path in scan_images(self.folder, self.recursive, self._on_problem, self._on_scan_progress):
+            if self.cancel.is_set():
+                break
+            self.paths.append(str(path))
+        self._scanned = True
+        self.cancelled = self.cancel.is_set()
+        return self.paths
+
+    def classify(
+        self,
+        predictor: "Predictor",
+        *,
+        use_cache: bool = True,
+        top_k: int | None = None,
+        country: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decode_workers: int | None = None,
+        on_cache_error: Callable[[str], None] | None = None,
+    ) -> Iterator[FileResult]:
+        """Yield one :class:`FileResult` per scanned path, in order (scans first if :meth:`scan` was not called)."""
+        if not self._scanned:
+            self.scan()
+        cache = None
+        if use_cache:
+            from .batch_cache import BatchCache
+
+            cache = BatchCache.open_default()
+            self.cache_error = BatchCache.last_error if cache is None else None
+            if self.cache_error and on_cache_error is not None:
+                on_cache_error(self.cache_error)
+        self.rows = self.cache_hits = 0
+        results = None
+        try:
+            engine = BatchEngine(predictor, batch_size=batch_size, decode_workers=decode_workers, top_k=top_k,
+                                 cache=cache, country=country)
+            results = engine.run(self.paths, self.cancel)
+            for result in results:
+                self.rows += 1
+                self.cache_hits = engine.cache_hits
+                yield result
+            self.cache_hits = engine.cache_hits
+        finally:
+            # An abandoned iteration stops the decoder threads now, not whenever it is collected.
+            close = getattr(results, "close", None)  # any iterator will do; the engine's is a generator
+            if close is not None:
+                close()
+            if cache is not None:
+                cache.close()
+        self.cancelled = self.cancel.is_set()
+        if not self.cancelled:
+            check_row_count(self.total, self.rows)
+
+
+class Progress:
+    """Rate and time-left bookkeeping shared by the CLI line and the dialog's labels."""
+
+    def __init__(self, total: int, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.total = total
+        self.done = 0
+        self._clock = clock
+        self._window = window_s
+        self._marks: list[tuple[float, int]] = [(clock(), 0)]
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = self._clock()
+        self._marks.append((now, done))
+        # Keep a short window so the rate follows the current pace (cache hits race, decodes don't).
+        while len(self._marks) > 2 and now - self._marks[1][0] > self._window:
+            self._marks.pop(0)
+
+    @property
+    def rate(self) -> float:
+        (t0, d0), (t1, d1) = self._marks[0], self._marks[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else None
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

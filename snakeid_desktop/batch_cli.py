@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .batch import BatchEngine, FolderError, IncompleteRunError, check_row_count, scan_images
+from .batch import FolderError, FolderRun, IncompleteRunError, Progress, format_duration
 from .export import CsvResultWriter, JsonResultWriter, commit_all, is_replaceable_export
 from .names import for_terminal
 
@@ -30,44 +30,6 @@ if TYPE_CHECKING:
     from .predictor import Predictor
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class Progress:
-    """Rate and time-left bookkeeping shared by the CLI line and the dialog's labels."""
-
-    def __init__(self, total: int, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
-        self.total = total
-        self.done = 0
-        self._clock = clock
-        self._window = window_s
-        self._marks: list[tuple[float, int]] = [(clock(), 0)]
-
-    def update(self, done: int) -> None:
-        self.done = done
-        now = self._clock()
-        self._marks.append((now, done))
-        # Keep a short window so the rate follows the current pace (cache hits race, decodes don't).
-        while len(self._marks) > 2 and now - self._marks[1][0] > self._window:
-            self._marks.pop(0)
-
-    @property
-    def rate(self) -> float:
-        (t0, d0), (t1, d1) = self._marks[0], self._marks[-1]
-        return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
-
-    @property
-    def seconds_left(self) -> float | None:
-        rate = self.rate
-        return (self.total - self.done) / rate if rate > 0 else None
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 STDOUT = "-"  # as an output: stream the rows to standard output
@@ -213,9 +175,9 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
             else:
                 print(line, file=err, flush=True)
 
+    run = FolderRun(args.directory, args.recursive, on_problem=on_problem, on_scan_progress=on_scan_progress)
     try:
-        # Listing first gives the progress line a total; 100k paths are a few MB.
-        paths = [str(p) for p in scan_images(args.directory, args.recursive, on_problem, on_scan_progress)]
+        paths = run.scan()
     except FolderError as exc:
         say(str(exc))
         return EXIT_USAGE
@@ -227,25 +189,18 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
         say(f"no images found in {args.directory}" + ("" if args.recursive else " (use --recursive for sub-folders)"))
 
     predictor = predictor_loader()
-    cache = None
-    if not args.no_cache:
-        from .batch_cache import BatchCache
-
-        cache = BatchCache.open_default()
-        if cache is None and BatchCache.last_error:
-            say(BatchCache.last_error)
-    engine = BatchEngine(
-        predictor, batch_size=args.batch_size, decode_workers=args.workers, top_k=args.top, cache=cache,
-        country=getattr(args, "country", "auto"),
+    rows = run.classify(
+        predictor, use_cache=not args.no_cache, top_k=args.top, country=getattr(args, "country", "auto"),
+        batch_size=args.batch_size, decode_workers=args.workers, on_cache_error=say,
     )
 
-    progress = Progress(len(paths))
+    progress = Progress(run.total)
     last_print = 0.0
     failures = 0
     writers: list = []
     try:
         writers = _open_writers(args, stdout)
-        for result in engine.run(paths):
+        for result in rows:  # FolderRun checks the row count at the end: IncompleteRunError
             for w in writers:
                 w.write(result)
             if not result.ok:
@@ -265,7 +220,6 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
                     err.flush()
                 else:
                     print(line, file=err, flush=True)
-        check_row_count(len(paths), progress.done)
         commit_all(writers)
     except IncompleteRunError as exc:
         for w in writers:
@@ -293,11 +247,10 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
             err.write("\n")
         raise
     finally:
-        if cache is not None:
-            cache.close()
+        rows.close()  # stops the decoders and closes the resume cache on any way out
     if interactive:
         err.write("\n")
-    hits = f", {engine.cache_hits} reused from an earlier run" if engine.cache_hits else ""
+    hits = f", {run.cache_hits} reused from an earlier run" if run.cache_hits else ""
     written = " and ".join(w.label for w in writers)
     say(f"{progress.done} photos classified ({failures} failed{hits}); wrote {written}")
     return EXIT_SOME_FAILED if failures or scan_problems else EXIT_OK

@@ -8,7 +8,7 @@ decoded the same way everywhere. What it guarantees:
 * Only the decoders for the formats we accept are tried (``Image.open(formats=...)``), so a
   hostile file cannot reach Pillow's rarer plugins.
 * Every error is an :class:`ImageLoadError` whose ``str`` is one sentence naming the file and
-  whose ``kind`` is a stable code (see ``KINDS``).
+  whose ``kind`` is an :class:`~snakeid_desktop.errors.ErrorKind` (those raised here: ``KINDS``).
 * The result is ``mode == "RGB"``, fully loaded, upright (EXIF orientation applied) and
   detached from the source. ``original_size`` is the upright size before any reduction.
 * With ``min_side``, big pictures are reduced early but never below ``min_side`` on the
@@ -84,7 +84,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from .errors import ImageLoadError
+from .errors import ErrorKind, ImageLoadError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -113,19 +113,20 @@ BACKGROUND = (128, 128, 128)
 # strip of temporaries instead of one or two full-size copies.
 STRIP_PIXELS = 4_000_000
 
+# The kinds this module raises: the rest of ErrorKind comes from memory, the model and the GUI.
 KINDS = frozenset(
     {
-        "not_found",
-        "is_directory",
-        "permission_denied",
-        "empty_file",
-        "not_an_image",
-        "unsupported_format",
-        "truncated",
-        "corrupt",
-        "too_large",
-        "bad_dimensions",
-        "unreadable",
+        ErrorKind.NOT_FOUND,
+        ErrorKind.IS_DIRECTORY,
+        ErrorKind.PERMISSION_DENIED,
+        ErrorKind.EMPTY_FILE,
+        ErrorKind.NOT_AN_IMAGE,
+        ErrorKind.UNSUPPORTED_FORMAT,
+        ErrorKind.TRUNCATED,
+        ErrorKind.CORRUPT,
+        ErrorKind.TOO_LARGE,
+        ErrorKind.BAD_DIMENSIONS,
+        ErrorKind.UNREADABLE,
     }
 )
 
@@ -214,7 +215,7 @@ def load_image(path: str | os.PathLike, *, min_side: int | None = None) -> Loade
     if suffix in _RAW_EXTENSIONS:
         raise ImageLoadError(
             f'"{label}" is a camera raw file, which SnakeID cannot read; export it as JPEG first.',
-            "unsupported_format",
+            ErrorKind.UNSUPPORTED_FORMAT,
         )
     return _decode(data, label, min_side)
 
@@ -244,33 +245,33 @@ def _read_file(path, label: str) -> bytes:
         with open(path, "rb", opener=_nonblocking_opener) as f:
             info = os.fstat(f.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise ImageLoadError(f'"{label}" is not a regular file, so it cannot be a photo.', "unreadable")
+                raise ImageLoadError(f'"{label}" is not a regular file, so it cannot be a photo.', ErrorKind.UNREADABLE)
             if info.st_size > MAX_FILE_BYTES:
                 raise ImageLoadError(
                     f'"{label}" is too large to open ({info.st_size / 2**20:.0f} MB; '
                     f"the limit is {MAX_FILE_BYTES // 2**20} MB).",
-                    "too_large",
+                    ErrorKind.TOO_LARGE,
                 )
             # +1 so a file that grew after fstat is still caught by the size limit.
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ImageLoadError(
-            f'"{label}" was not found (it may have been moved, renamed or deleted).', "not_found"
+            f'"{label}" was not found (it may have been moved, renamed or deleted).', ErrorKind.NOT_FOUND
         ) from None
     except NotADirectoryError:
-        raise ImageLoadError(f'"{label}" was not found (part of its path is not a folder).', "not_found") from None
+        raise ImageLoadError(f'"{label}" was not found (part of its path is not a folder).', ErrorKind.NOT_FOUND) from None
     except IsADirectoryError:
-        raise ImageLoadError(f'"{label}" is a folder, not an image file.', "is_directory") from None
+        raise ImageLoadError(f'"{label}" is a folder, not an image file.', ErrorKind.IS_DIRECTORY) from None
     except PermissionError:
         # Windows reports opening a folder as "permission denied".
         if os.path.isdir(path):
-            raise ImageLoadError(f'"{label}" is a folder, not an image file.', "is_directory") from None
-        raise ImageLoadError(f'"{label}" cannot be read: permission denied.', "permission_denied") from None
+            raise ImageLoadError(f'"{label}" is a folder, not an image file.', ErrorKind.IS_DIRECTORY) from None
+        raise ImageLoadError(f'"{label}" cannot be read: permission denied.', ErrorKind.PERMISSION_DENIED) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ImageLoadError(f'"{label}" could not be read ({reason}).', "unreadable") from None
+        raise ImageLoadError(f'"{label}" could not be read ({reason}).', ErrorKind.UNREADABLE) from None
     if len(data) > MAX_FILE_BYTES:
-        raise ImageLoadError(f'"{label}" is too large to open (over {MAX_FILE_BYTES // 2**20} MB).', "too_large")
+        raise ImageLoadError(f'"{label}" is too large to open (over {MAX_FILE_BYTES // 2**20} MB).', ErrorKind.TOO_LARGE)
     return data
 
 
@@ -511,7 +512,7 @@ def _is_truncation_error(exc: BaseException) -> bool:
 
 def _decode(data: bytes, label: str, min_side: int | None) -> LoadedImage:
     if not data:
-        raise ImageLoadError(f'"{label}" is empty (0 bytes), so there is no picture in it.', "empty_file")
+        raise ImageLoadError(f'"{label}" is empty (0 bytes), so there is no picture in it.', ErrorKind.EMPTY_FILE)
     if data[4:8] == b"ftyp":  # ISO media file: HEIF/HEIC/AVIF photos (or a video)
         _heif_available()
     with _collecting_warnings() as caught:
@@ -534,10 +535,10 @@ def _decode_collected(data: bytes, label: str, min_side: int | None) -> LoadedIm
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(
             f'"{label}" claims a picture too large to open safely (over {MAX_PIXELS / 1e6:.0f} megapixels).',
-            "too_large",
+            ErrorKind.TOO_LARGE,
         ) from None
     except MemoryError:
-        raise ImageLoadError(f'"{label}" is too large to decode with the memory available.', "too_large") from None
+        raise ImageLoadError(f'"{label}" is too large to decode with the memory available.', ErrorKind.TOO_LARGE) from None
     except Exception as exc:  # Pillow's plugins raise many types on malformed headers
         raise _decode_error(exc, label, _sniff_format(data), incomplete) from None
 
@@ -564,7 +565,7 @@ def _decode_collected(data: bytes, label: str, min_side: int | None) -> LoadedIm
         except ImageLoadError:
             raise
         except MemoryError:
-            raise ImageLoadError(f'"{label}" is too large to decode with the memory available.', "too_large") from None
+            raise ImageLoadError(f'"{label}" is too large to decode with the memory available.', ErrorKind.TOO_LARGE) from None
         except Exception as exc:
             raise _decode_error(exc, label, fmt, incomplete) from None
 
@@ -626,13 +627,13 @@ def _check_dimensions(size: tuple[int, int], label: str) -> None:
         raise ImageLoadError(
             f'"{label}" is too large to open safely ({w}x{h} pixels, '
             f"{w * h / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f}).",
-            "too_large",
+            ErrorKind.TOO_LARGE,
         )
     if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
         raise ImageLoadError(
             f'"{label}" is {w}x{h} pixels, a line rather than a photo '
             f"(more than {MAX_ASPECT_RATIO:.0f} times longer than wide), so there is nothing to identify.",
-            "bad_dimensions",
+            ErrorKind.BAD_DIMENSIONS,
         )
 
 
@@ -747,7 +748,7 @@ def _strip_converter(im: Image.Image, label: str, factor: int, cmyk_transform):
         except ValueError:
             raise ImageLoadError(
                 f'"{label}" uses a colour format ({mode}) that SnakeID cannot convert.',
-                "unsupported_format",
+                ErrorKind.UNSUPPORTED_FORMAT,
             ) from None
         return _reduced(rgb, factor)
 
@@ -883,9 +884,9 @@ def _decode_error(exc: BaseException, label: str, fmt: str | None, incomplete: b
     if incomplete or (incomplete is None and _is_truncation_error(exc)):
         return ImageLoadError(
             f'"{label}" is an incomplete {name} file (its end is missing, e.g. from an interrupted copy or download).',
-            "truncated",
+            ErrorKind.TRUNCATED,
         )
-    return ImageLoadError(f'"{label}" is a damaged {name} file that cannot be decoded.', "corrupt")
+    return ImageLoadError(f'"{label}" is a damaged {name} file that cannot be decoded.', ErrorKind.CORRUPT)
 
 
 def _unidentified_error(data: bytes, label: str) -> ImageLoadError:
@@ -895,14 +896,14 @@ def _unidentified_error(data: bytes, label: str) -> ImageLoadError:
         return ImageLoadError(
             f'"{label}" is a {_FORMAT_NAMES[claimed]} picture, but support for that format is not installed '
             f"(it needs the pillow-heif package for HEIC, a Pillow with AVIF for AVIF).",
-            "unsupported_format",
+            ErrorKind.UNSUPPORTED_FORMAT,
         )
     if claimed is not None:
         if _structurally_incomplete(data):
             return ImageLoadError(
-                f'"{label}" is an incomplete {_FORMAT_NAMES[claimed]} file (its end is missing).', "truncated"
+                f'"{label}" is an incomplete {_FORMAT_NAMES[claimed]} file (its end is missing).', ErrorKind.TRUNCATED
             )
-        return ImageLoadError(f'"{label}" is a damaged {_FORMAT_NAMES[claimed]} file that cannot be decoded.', "corrupt")
+        return ImageLoadError(f'"{label}" is a damaged {_FORMAT_NAMES[claimed]} file that cannot be decoded.', ErrorKind.CORRUPT)
 
     head = data[:1024]
     text_head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -914,7 +915,7 @@ def _unidentified_error(data: bytes, label: str) -> ImageLoadError:
     for matched, what in unsupported:
         if matched:
             return ImageLoadError(
-                f'"{label}" is {what}, which SnakeID cannot read; save it as JPEG or PNG first.', "unsupported_format"
+                f'"{label}" is {what}, which SnakeID cannot read; save it as JPEG or PNG first.', ErrorKind.UNSUPPORTED_FORMAT
             )
     if text_head.startswith((b"<!doctype html", b"<html")) or b"<head" in text_head or b"<body" in text_head:
         what = "a web page (HTML), perhaps saved from a browser instead of the picture itself"
@@ -929,9 +930,9 @@ def _unidentified_error(data: bytes, label: str) -> ImageLoadError:
     else:
         return ImageLoadError(
             f'"{label}" is not an image: its contents match none of the picture formats SnakeID reads.',
-            "not_an_image",
+            ErrorKind.NOT_AN_IMAGE,
         )
-    return ImageLoadError(f'"{label}" is not an image: it is {what}.', "not_an_image")
+    return ImageLoadError(f'"{label}" is not an image: it is {what}.', ErrorKind.NOT_AN_IMAGE)
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -412,3 +412,28 @@ def test_a_locked_cache_is_not_deleted(tmp_path, monkeypatch):
     monkeypatch.undo()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 10
+
+
+def test_engine_failures_carry_an_error_kind(tmp_path, predictor, monkeypatch):
+    """Each way one photo can fail is named by the shared vocabulary (and is still its plain string)."""
+    import snakeid_desktop.batch as batch_module
+    from snakeid_desktop.errors import ErrorKind
+
+    paths = [make_photo(tmp_path / f"p{i}.png", i) for i in range(3)]
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 10)
+    paths.append(tmp_path / "broken.jpg")
+    real_load = batch_module.load_image
+
+    def load(path, **kwargs):
+        if path.endswith("p0.png"):
+            raise MemoryError
+        if path.endswith("p1.png"):
+            raise RuntimeError("decoder bug")
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(batch_module, "load_image", load)
+    results = list(BatchEngine(predictor, batch_size=4, decode_workers=2).run(paths))
+    kinds = [r.error_kind for r in results]
+    assert kinds[:3] == [ErrorKind.MEMORY, ErrorKind.UNEXPECTED, None]
+    assert kinds[3] in (ErrorKind.TRUNCATED, ErrorKind.CORRUPT) and kinds[3] in ("truncated", "corrupt")
+    assert all(k is None or isinstance(k, ErrorKind) for k in kinds)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from snakeid_desktop.batch_cli import Progress, format_duration, run_batch_command
+from snakeid_desktop.batch import Progress, format_duration
+from snakeid_desktop.batch_cli import run_batch_command
 from snakeid_desktop.export import CSV_COLUMNS, read_csv
 from tests.conftest import REPO_ROOT
 from tests.test_batch import make_folder, make_photo, snapshot
@@ -143,6 +144,45 @@ def test_a_run_with_a_missing_row_is_an_error_not_a_success(tmp_path, predictor,
     assert run_batch_command(batch_args(photos, out_csv), lambda: predictor, stderr=err) == 2
     assert "Only 4 of 5 photos got a result row" in err.getvalue()
     assert not out_csv.exists() and not list(tmp_path.glob("*.part*"))
+
+
+def test_the_command_runs_the_core_folder_pipeline(tmp_path, predictor, monkeypatch):
+    """`snakeid batch` presents FolderRun's rows; it has no scan/cache/engine loop of its own."""
+    from snakeid_desktop.batch import FolderRun
+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        make_photo(photos / f"p{i}.png", i)
+    calls = []
+    real_classify = FolderRun.classify
+
+    def spy(self, predictor, **options):
+        calls.append((self.folder, self.recursive, options))
+        return real_classify(self, predictor, **options)
+
+    monkeypatch.setattr(FolderRun, "classify", spy)
+    args = batch_args(photos, tmp_path / "out.csv", country="IS")
+    assert run_batch_command(args, lambda: predictor, stderr=io.StringIO()) == 0
+    assert len(calls) == 1
+    folder, recursive, options = calls[0]
+    assert (folder, recursive) == (photos, False)
+    assert {k: options[k] for k in ("use_cache", "top_k", "country", "batch_size", "decode_workers")} == {
+        "use_cache": False, "top_k": 3, "country": "IS", "batch_size": 4, "decode_workers": 2}
+
+
+def test_a_cache_that_cannot_open_is_said_and_the_run_goes_on(tmp_path, predictor, monkeypatch):
+    from snakeid_desktop.batch_cache import BatchCache
+
+    photos = tmp_path / "photos"
+    for i in range(2):
+        make_photo(photos / f"p{i}.png", i)
+    monkeypatch.setattr(BatchCache, "last_error", "The results cache cannot be used (disk gone); every file will be classified.")
+    monkeypatch.setattr(BatchCache, "open_default", classmethod(lambda cls: None))
+    err = io.StringIO()
+    args = batch_args(photos, tmp_path / "out.csv", no_cache=False)
+    assert run_batch_command(args, lambda: predictor, stderr=err) == 0
+    assert err.getvalue().count("The results cache cannot be used (disk gone)") == 1
+    assert len(read_csv(tmp_path / "out.csv")) == 2
 
 
 # ---------------------------------------------------------------- outputs never destroy anything

@@ -63,7 +63,7 @@ def test_run_completes_with_one_row_per_file(qtbot, tmp_path, predictor):
     assert dialog.model.rowCount() == total
     paths = [r.path for r in dialog.model.results()]
     assert len(set(paths)) == total and str(folder / "sub" / "deep.jpg") in paths
-    # Ten candidates, like the main window, so the risk flag looks as far down the list there and here.
+    # Ten candidates, like the main window, so a row and its double-clicked card list the same species.
     assert {len(r.prediction.top) for r in dialog.model.results() if r.ok} == {10}
     assert dialog.progress_bar.value() == total == dialog.progress_bar.maximum()
     assert f"Done: {total} photos" in dialog.status_label.text()
@@ -113,7 +113,7 @@ def test_closing_mid_run_stops_the_worker_cleanly(qtbot, tmp_path, predictor):
     dialog = open_dialog(qtbot, folder, lambda: slow)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=30_000)
-    thread = dialog._thread
+    thread = dialog._op.qthread
     assert isinstance(thread, QThread) and thread.isRunning()
     started = time.monotonic()
     dialog.close()
@@ -138,7 +138,7 @@ def test_closing_while_the_model_still_loads(qtbot, tmp_path, predictor):
     dialog = open_dialog(qtbot, folder, slow_provider)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.progress_bar.maximum() == 1, timeout=10_000)  # scanned, now loading
-    thread = dialog._thread
+    thread = dialog._op.qthread
     assert thread is not None and thread.isRunning()
     threading.Timer(0.3, release.set).start()
     dialog.close()  # waits for the provider, then the engine sees the cancel flag
@@ -334,6 +334,59 @@ def test_a_run_with_a_missing_row_is_reported_as_a_failure(qtbot, tmp_path, pred
         dialog.start()
     assert finished == []  # never reported as done
     assert "Only 3 of 4 photos got a result row" in dialog.status_label.text()
+    assert dialog.model.total_count() == 3  # the rows that did come are still shown
+
+
+def test_the_dialog_runs_the_core_folder_pipeline(qtbot, tmp_path, predictor, monkeypatch):
+    """The dialog presents FolderRun's rows; it has no scan/cache/engine loop of its own."""
+    from snakeid_desktop.batch import FolderRun
+    from snakeid_desktop.gui.inference_worker import MAX_TOP_K
+
+    folder = tmp_path / "photos"
+    for i in range(3):
+        make_photo(folder / f"p{i}.png", i)
+    calls = []
+    real_classify = FolderRun.classify
+
+    def spy(self, predictor, **options):
+        calls.append((self.folder, self.recursive, options))
+        return real_classify(self, predictor, **options)
+
+    monkeypatch.setattr(FolderRun, "classify", spy)
+    dialog = open_dialog(qtbot, folder, lambda: predictor, country="IS")
+    dialog.recursive_check.setChecked(False)
+    summary = run_to_end(qtbot, dialog)
+    assert summary["rows"] == 3 and len(calls) == 1
+    run_folder, recursive, options = calls[0]
+    assert (run_folder, recursive) == (folder, False)
+    assert {k: options[k] for k in ("use_cache", "top_k", "country")} == {"use_cache": True, "top_k": MAX_TOP_K,
+                                                                          "country": "IS"}
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_skipped_sub_folders_are_counted_and_named(qtbot, tmp_path, predictor):
+    folder = tmp_path / "photos"
+    make_photo(folder / "a.png", 1)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    summary = run_to_end(qtbot, dialog)
+    assert summary["rows"] == 1 and len(summary["problems"]) == 1 and "symbolic link loop" in summary["problems"][0]
+    assert "1 sub-folder(s) skipped: Skipped " in dialog.status_label.text()
+
+
+def test_an_unexpected_failure_is_named_not_hidden(qtbot, tmp_path, caplog):
+    folder = tmp_path / "photos"
+    make_photo(folder / "a.png", 1)
+
+    def broken():
+        raise RuntimeError("provider bug")
+
+    dialog = open_dialog(qtbot, folder, broken)
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        dialog.start()
+    assert dialog.status_label.text() == "Unexpected error: RuntimeError: provider bug"
+    assert any(r.exc_info and r.exc_info[0] is RuntimeError for r in caplog.records)  # with its traceback
+    assert dialog.start_button.isEnabled() and dialog.progress_bar.maximum() == 1
 
 
 def test_model_sorts_itself_and_keeps_selection(qtbot):

@@ -120,8 +120,11 @@ def _excepthook(exc_type, exc, tb) -> None:
         qapp = QApplication.instance()
         # Widgets only on the GUI thread; from a worker thread the log line is all we can do.
         if qapp is not None and QThread.currentThread() == qapp.thread():
+            from ..errors import user_message
+
             box = QMessageBox(QMessageBox.Icon.Critical, "SnakeID: unexpected error",
-                              f"Something went wrong: {exc}\n\nThe app keeps running; details are in the log file.")
+                              f"{user_message(exc, already_logged=True)}\n\n"
+                              "The app keeps running; details are in the log file.")
             box.setDetailedText(text)
             box.exec()
     finally:

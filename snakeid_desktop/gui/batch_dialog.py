@@ -1,25 +1,25 @@
 """The batch window: classify a whole folder with progress, cancel and resume; export; sort into folders.
 
-Long work (scan + classify, copying into folders, undo) runs in a worker ``QObject`` moved to
-its own ``QThread``; the GUI thread only receives plain data (lists of FileResult, counts,
-summaries) through queued signals, in chunks of up to 250 ms so 100k rows stay smooth.
-Cancel is cooperative (a ``threading.Event`` the engine checks between batches). Closing the
-window mid-run sets it and joins the thread before the window goes away, so Qt never sees a
-running QThread destroyed.
+Long work (scan + classify, copying into folders, undo) runs as a :class:`~.background.BackgroundOp`:
+its own ``QThread``, typed progress objects (``ScanProgress``, ``TotalFound``, ``RowsReady``,
+``Problem``, ``SortProgress``: plain data) and success/failure callbacks bound per call. Rows
+arrive in chunks of up to 250 ms so 100k rows stay smooth. Cancel is cooperative (a
+``threading.Event`` the engine checks between batches). Closing the window mid-run sets it and
+joins the thread before the window goes away, so Qt never sees a running QThread destroyed.
 
-The engine and the rest (``batch``, ``export``, ``sorting``, ``batch_cache``) are the Qt-free
-core shared with ``snakeid batch``.
+The pipeline itself (:class:`~snakeid_desktop.batch.FolderRun`: scan, resume cache, engine,
+row-count guard) and ``export`` / ``sorting`` are the Qt-free core shared with ``snakeid batch``.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,8 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..batch_cli import Progress, format_duration
+from ..batch import Progress, format_duration
 from ..results import FileResult
+from .background import BackgroundOp
 from .country_picker import CountryPicker
 from .batch_model import (
     COL_NOTES,
@@ -53,42 +54,37 @@ from .batch_model import (
 )
 from .inference_worker import MAX_TOP_K
 
-log = logging.getLogger(__name__)
-
 CHUNK_SECONDS = 0.25  # rows reach the table at most 4 times a second: each insert costs a repaint (~20 ms)
 CHUNK_ROWS = 2000
 
 
-class _Job(QObject):
-    """Runs ``fn(emit, cancel)`` on a worker thread. ``emit(kind, payload)`` reaches the GUI as ``event``."""
+# ---------------------------------------------------------------- what the background work reports
 
-    event = Signal(str, object)
-    succeeded = Signal(object)
-    failed = Signal(str)
-    finished = Signal()
 
-    def __init__(self, fn: Callable, cancel: threading.Event):
-        super().__init__()
-        self._fn = fn
-        self._cancel = cancel
+@dataclass(frozen=True)
+class ScanProgress:
+    found: int  # photos listed so far
 
-    @Slot()
-    def run(self) -> None:
-        try:
-            result = self._fn(self.event.emit, self._cancel)
-        except Exception as exc:
-            from ..errors import SnakeIDError
 
-            if isinstance(exc, SnakeIDError):
-                message = str(exc)
-            else:
-                log.exception("batch job failed")
-                message = f"Unexpected error: {type(exc).__name__}: {exc}"
-            self.failed.emit(message)
-        else:
-            self.succeeded.emit(result)
-        finally:
-            self.finished.emit()
+@dataclass(frozen=True)
+class TotalFound:
+    total: int  # the scan is over: this many rows will come
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str  # a sub-folder or link the scan skipped, in one sentence
+
+
+@dataclass(frozen=True)
+class RowsReady:
+    rows: tuple[FileResult, ...]  # the next rows, in scan order
+
+
+@dataclass(frozen=True)
+class SortProgress:
+    done: int
+    total: int
 
 
 class BatchDialog(QDialog):
@@ -111,10 +107,7 @@ class BatchDialog(QDialog):
         self.resize(980, 640)
         self._predictor_provider = predictor_provider
         self._use_cache = use_cache
-        self._thread: QThread | None = None
-        self._job: _Job | None = None
-        self._job_kind: str | None = None
-        self._cancel = threading.Event()
+        self._op: BackgroundOp | None = None
         self._progress: Progress | None = None
         self._failures = 0
         self._problems: list[str] = []
@@ -251,7 +244,7 @@ class BatchDialog(QDialog):
 
     @property
     def is_busy(self) -> bool:
-        return self._thread is not None
+        return self._op is not None
 
     def _update_buttons(self) -> None:
         busy = self.is_busy
@@ -271,43 +264,26 @@ class BatchDialog(QDialog):
         shown = self.model.rowCount()
         self.shown_label.setText(f"{shown} of {total} shown" if shown != total else f"{total} photos")
 
-    def _start_job(self, kind: str, fn: Callable) -> None:
-        assert self._thread is None
-        self._cancel = threading.Event()
-        thread = QThread()
-        thread.setObjectName(f"snakeid-batch-{kind}")
-        job = _Job(fn, self._cancel)
-        job.moveToThread(thread)
-        thread.started.connect(job.run)
-        job.event.connect(self._on_event)
-        job.succeeded.connect(self._on_succeeded)
-        job.failed.connect(self._on_failed)
-        job.finished.connect(thread.quit)
-        thread.finished.connect(job.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._job, self._job_kind = thread, job, kind
+    def _start(self, kind: str, work: Callable, success: Callable) -> None:
+        """Run ``work(report, cancel)`` in the background; ``success(result)`` or the failure message follows."""
+        assert self._op is None
+        op = BackgroundOp(work, success=success, failure=self._on_failed, progress=self._on_progress,
+                          name=f"snakeid-batch-{kind}", parent=self)
+        op.finished.connect(lambda: self._on_op_finished(kind))
+        self._op = op
         self._update_buttons()
-        thread.start()
+        op.start()
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, kind = self._thread, self._job_kind
-        self._thread, self._job, self._job_kind = None, None, None
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
+    def _on_op_finished(self, kind: str) -> None:
+        self._op = None
         if not self._closing:
             self._update_buttons()
-        if kind:
-            self.job_finished.emit(kind)
+        self.job_finished.emit(kind)
 
     def _stop_worker(self) -> None:
         """Cancel and join whatever runs; the engine stops within about one batch."""
-        self._cancel.set()
-        thread = self._thread
-        if thread is not None:
-            thread.quit()
-            thread.wait()
+        if self._op is not None:
+            self._op.stop()
         self.thumbnails.shutdown()
 
     # ---------------------------------------------------------------- classify
@@ -342,37 +318,35 @@ class BatchDialog(QDialog):
         provider, use_cache = self._predictor_provider, self._use_cache
         country = self.country_picker.country() or "auto"
 
-        def work(emit, cancel: threading.Event) -> dict:
-            return _classify_folder(folder, recursive, provider, use_cache, emit, cancel, country)
+        def work(report, cancel: threading.Event) -> dict:
+            return _classify_folder(folder, recursive, provider, use_cache, report, cancel, country)
 
-        self._start_job("run", work)
+        self._start("run", work, self._run_done)
 
     @Slot()
     def cancel(self) -> None:
-        if self.is_busy:
-            self._cancel.set()
+        if self._op is not None:
+            self._op.cancel()
             self.status_label.setText("Stopping…")
 
-    @Slot(str, object)
-    def _on_event(self, kind: str, payload) -> None:
-        if kind == "total":
-            self._progress = Progress(int(payload))
-            self.progress_bar.setRange(0, max(1, int(payload)))
-            self.progress_bar.setValue(0)
-            self.status_label.setText(f"{payload} photos found. Loading the model…")
-        elif kind == "scanning":
-            self.status_label.setText(f"Looking for photos… {payload} found so far")
-        elif kind == "problem":
-            self._problems.append(str(payload))
-        elif kind == "results":
-            self._add_results(payload)
-        elif kind == "sorted":
-            self.progress_bar.setValue(int(payload))
-        elif kind == "sort_total":
-            self.progress_bar.setRange(0, max(1, int(payload)))
-            self.progress_bar.setValue(0)
+    def _on_progress(self, event) -> None:
+        match event:
+            case ScanProgress(found):
+                self.status_label.setText(f"Looking for photos… {found} found so far")
+            case TotalFound(total):
+                self._progress = Progress(total)
+                self.progress_bar.setRange(0, max(1, total))
+                self.progress_bar.setValue(0)
+                self.status_label.setText(f"{total} photos found. Loading the model…")
+            case Problem(message):
+                self._problems.append(message)
+            case RowsReady(rows):
+                self._add_results(rows)
+            case SortProgress(done, total):
+                self.progress_bar.setRange(0, max(1, total))
+                self.progress_bar.setValue(done)
 
-    def _add_results(self, results: list[FileResult]) -> None:
+    def _add_results(self, results: tuple[FileResult, ...]) -> None:
         self.model.append_results(results)
         self._failures += sum(1 for r in results if not r.ok)
         self._add_species_choices(results)
@@ -385,7 +359,7 @@ class BatchDialog(QDialog):
                 + (f" · {self._failures} failed" if self._failures else "")
             )
 
-    def _add_species_choices(self, results: list[FileResult]) -> None:
+    def _add_species_choices(self, results: tuple[FileResult, ...]) -> None:
         known = {self.species_filter.itemData(i) for i in range(self.species_filter.count())}
         for r in results:
             species = shown_species(r)
@@ -393,16 +367,6 @@ class BatchDialog(QDialog):
                 known.add(species.species)
                 self.species_filter.addItem(species.common_name, species.species)
 
-    @Slot(object)
-    def _on_succeeded(self, summary) -> None:
-        if self._job_kind == "run":
-            self._run_done(summary)
-        elif self._job_kind == "sort":
-            self._sort_done(summary)
-        elif self._job_kind == "undo":
-            self._undo_done(summary)
-
-    @Slot(str)
     def _on_failed(self, message: str) -> None:
         if self.progress_bar.maximum() == 0:
             self.progress_bar.setRange(0, 1)
@@ -500,18 +464,18 @@ class BatchDialog(QDialog):
         self.progress_bar.setValue(0)
         self.status_label.setText(f"{'Moving' if move else 'Copying'} {len(results)} photos into {destination}…")
 
-        def work(emit, cancel):
+        def work(report, cancel):
             last = [0.0]
 
             def progress(done: int) -> None:
                 now = time.monotonic()
                 if now - last[0] >= CHUNK_SECONDS:
                     last[0] = now
-                    emit("sorted", done)
+                    report(SortProgress(done, len(results)))
 
             return sort_results(results, destination, move=move, cancel_event=cancel, on_progress=progress)
 
-        self._start_job("sort", work)
+        self._start("sort", work, self._sort_done)
         return True
 
     def _sort_done(self, summary) -> None:
@@ -537,7 +501,7 @@ class BatchDialog(QDialog):
             return False
         self.progress_bar.setRange(0, 0)
         self.status_label.setText("Undoing the last sort…")
-        self._start_job("undo", lambda emit, cancel: undo_sort(manifest))
+        self._start("undo", lambda report, cancel: undo_sort(manifest), self._undo_done)
         return True
 
     def _undo_done(self, summary) -> None:
@@ -565,56 +529,41 @@ class BatchDialog(QDialog):
         self._stop_worker()
 
 
-def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, emit, cancel, country: str = "auto") -> dict:
-    """The worker-thread side of a run: scan, load the model, classify, emit rows in chunks."""
-    from ..batch import BatchEngine, check_row_count, scan_images
+def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, report, cancel: threading.Event,
+                     country: str = "auto") -> dict:
+    """The worker-thread side of a run: FolderRun's rows, reported to the GUI in chunks."""
+    from ..batch import FolderRun
 
-    paths: list[str] = []
+    last_scan_report = time.monotonic()
+
     def on_scan_progress(found: int) -> None:
-        nonlocal last_scan_emit
+        nonlocal last_scan_report
         now = time.monotonic()
-        if now - last_scan_emit >= CHUNK_SECONDS:
-            last_scan_emit = now
-            emit("scanning", found)
+        if now - last_scan_report >= CHUNK_SECONDS:
+            last_scan_report = now
+            report(ScanProgress(found))
 
-    last_scan_emit = time.monotonic()
-    for path in scan_images(folder, recursive, lambda p, message: emit("problem", message), on_scan_progress):
-        if cancel.is_set():
-            break
-        paths.append(str(path))
-    emit("total", len(paths))
-    summary = {"total": len(paths), "cancelled": False, "cache_hits": 0, "cache_error": None}
-    if cancel.is_set():
-        summary["cancelled"] = True
-        return summary
-    predictor = provider()  # may block while the main window's worker finishes loading the model
-    cache = None
-    if use_cache:
-        from ..batch_cache import BatchCache
-
-        cache = BatchCache.open_default()
-        summary["cache_error"] = BatchCache.last_error if cache is None else None
-    # As many candidates as the main window computes, so a double-clicked row's card lists what a
-    # single classification would (the venom warning comes from all species, whatever top_k is).
-    engine = BatchEngine(predictor, cache=cache, top_k=MAX_TOP_K, country=country)
-    chunk: list[FileResult] = []
-    rows = 0
-    last_emit = time.monotonic()
-    try:
-        for result in engine.run(paths, cancel):
-            rows += 1
-            chunk.append(result)
-            now = time.monotonic()
-            if now - last_emit >= CHUNK_SECONDS or len(chunk) >= CHUNK_ROWS:
-                emit("results", chunk)
-                chunk, last_emit = [], now
-        if chunk:
-            emit("results", chunk)
-    finally:
-        if cache is not None:
-            cache.close()
-    summary["cancelled"] = cancel.is_set()
-    if not summary["cancelled"]:
-        check_row_count(len(paths), rows)  # a short run is a failure the user sees, never "Done"
-    summary["cache_hits"] = engine.cache_hits
-    return summary
+    run = FolderRun(folder, recursive, cancel=cancel, on_problem=lambda _path, message: report(Problem(message)),
+                    on_scan_progress=on_scan_progress)
+    run.scan()
+    report(TotalFound(run.total))
+    if not run.cancelled:
+        predictor = provider()  # may block while the main window's worker finishes loading the model
+        # As many candidates as the main window computes, so a row and its double-clicked card list the
+        # same species as a single classification. (The venom warning does not depend on this: it is the
+        # predictor's venomous probability mass over all species in play.)
+        rows = run.classify(predictor, use_cache=use_cache, top_k=MAX_TOP_K, country=country)
+        chunk: list[FileResult] = []
+        last_report = time.monotonic()
+        try:
+            for result in rows:
+                chunk.append(result)
+                now = time.monotonic()
+                if now - last_report >= CHUNK_SECONDS or len(chunk) >= CHUNK_ROWS:
+                    report(RowsReady(tuple(chunk)))
+                    chunk, last_report = [], now
+        finally:
+            if chunk:  # shown even when the run then fails its row count: the user sees what there is
+                report(RowsReady(tuple(chunk)))
+    return {"total": run.total, "cancelled": run.cancelled, "cache_hits": run.cache_hits,
+            "cache_error": run.cache_error}
