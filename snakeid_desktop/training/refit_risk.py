@@ -26,6 +26,7 @@ from ..bundle import NOT_SNAKE
 from ..catalogue import default_catalogue
 from ..evaluation import collect_labelled_paths, evaluate_dataset, format_report
 from ..predictor import Predictor
+from ..safety import counts_as_venomous
 from .finalize import MAX_VENOMOUS_UNWARNED, choose_risk_threshold, headline, risk_tradeoff, venom_mass
 
 
@@ -46,7 +47,7 @@ def cross_fitted_unwarned(probs: torch.Tensor, labels: torch.Tensor, classes: li
     """Fit on even-indexed photos, measure on odd ones and the other way round; pooled counts."""
     order = torch.arange(len(labels))
     halves = [order[order % 2 == 0], order[order % 2 == 1]]
-    is_venomous = torch.tensor([c != NOT_SNAKE and venom.get(c, "unknown") != "no" for c in classes])
+    is_venomous = torch.tensor([c != NOT_SNAKE and counts_as_venomous(venom.get(c, "unknown")) for c in classes])
     ns = classes.index(NOT_SNAKE)
     unwarned = venomous = harmless = harmless_flagged = negatives = neg_flagged = 0
     fitted = []
