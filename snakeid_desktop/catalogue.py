@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import paths
-from .safety import VENOM_STATUSES
+from .safety import OTHER_SNAKE, VENOM_STATUSES
 
 # Bounds checked on load; the shipped file aims at 2-4 "look for" points per species.
 MAX_IDENTIFY_POINTS = 5
@@ -56,6 +56,11 @@ class Catalogue:
     def get(self, slug: str) -> SpeciesInfo:
         """The entry for ``slug``; an unknown slug gets a cautious placeholder rather than a crash."""
         info = self.species.get(slug)
+        if info is None and slug == OTHER_SNAKE:
+            return SpeciesInfo(
+                OTHER_SNAKE, "Serpentes", ("A snake SnakeID does not know",), "unknown",
+                "Not one of the species SnakeID knows, so nothing is known about its venom: treat it as venomous.", "",
+            )
         if info is None:
             name = slug.replace("-", " ").replace("_", " ").capitalize()
             info = SpeciesInfo(slug, name, (name,), "unknown", "No catalogue entry: treat as dangerous.", "")

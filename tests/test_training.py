@@ -332,3 +332,42 @@ def test_risk_threshold_is_the_highest_leaving_at_most_one_percent_of_venomous_s
     assert all(r["venomous_unwarned"] > 0.01 for r in higher)
     row = next(r for r in curve if r["threshold"] == t)
     assert row["harmless_flagged"] == pytest.approx(((probs[200:, 1] >= t).float().mean()).item(), abs=1e-4)
+
+
+def test_augmentation_turns_degrades_and_keeps_the_shape():
+    from PIL import Image
+
+    from snakeid_desktop.preprocess import Preprocessing
+    from snakeid_desktop.training.data import TrainAugment
+
+    image = Image.new("RGB", (300, 200), (200, 40, 40))
+    image.paste((20, 160, 40), (0, 0, 150, 100))  # a green corner: turning the photo moves it
+    augment = TrainAugment(Preprocessing(64, 73), scale=(0.99, 1.0), jitter=0.0, rotate=True, degrade=True)
+    torch.manual_seed(0)
+    outs = [augment(image) for _ in range(40)]
+    assert all(o.shape == (3, 64, 64) and torch.isfinite(o).all() for o in outs)
+    corners = {tuple(int(v > 0) for v in o[1, [2, 2, -3, -3], [2, -3, 2, -3]].tolist()) for o in outs}
+    assert len(corners) >= 3  # the green quarter ends up in different corners: the photo was turned
+    torch.manual_seed(0)
+    again = [augment(image) for _ in range(40)]
+    assert all(torch.equal(a, b) for a, b in zip(outs, again))  # torch's generator only: resumable
+
+
+def test_other_snakes_become_one_class_that_counts_as_venomous(tiny_data, tmp_path):
+    from snakeid_desktop.catalogue import default_catalogue
+    from snakeid_desktop.safety import OTHER_SNAKE, counts_as_venomous
+    from snakeid_desktop.training.train import load_data
+
+    root, species = tiny_data
+    for split in ("train", "val"):
+        (root / "other-snakes" / split / "naja-spp").mkdir(parents=True)
+        for j in range(2):
+            _photo(root / "other-snakes" / split / "naja-spp" / f"{j}.jpg", 100 + j)
+    classes, train_s, _, val_s, _ = load_data(_config(root, tmp_path / "w"))
+    assert classes == species + [OTHER_SNAKE, NOT_SNAKE]
+    assert sum(s.label == classes.index(OTHER_SNAKE) for s in train_s) == 2
+    assert sum(s.label == classes.index(OTHER_SNAKE) for s in val_s) == 2
+    assert counts_as_venomous(default_catalogue().get(OTHER_SNAKE).venomous)
+    assert default_catalogue().get(OTHER_SNAKE).common_name == "A snake SnakeID does not know"
+    no_others = load_data(_config(root, tmp_path / "w2", other_snakes=False))[0]
+    assert OTHER_SNAKE not in no_others

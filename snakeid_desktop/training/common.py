@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..bundle import NOT_SNAKE
+from ..safety import OTHER_SNAKE
 from ..model import build_model
 from . import data as tdata
 
@@ -42,6 +43,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     not_snake_share: float = 0.3
     crop_scale_min: float = 0.25
+    rotations: bool = True  # quarter turns and small tilts (a snake has no "up")
+    degrade: bool = True  # random downscale and JPEG re-compression (size and crop style are no cue)
+    other_snakes: bool = True  # train an "other_snake" class on ../shared/data/other-snakes when present
     # Freeze features[:freeze_blocks] (generic ImageNet low-level filters) and train the rest on
     # pre-computed activations of `views` augmented copies of every photo: the frozen high-resolution
     # layers are where CPU time goes, so this makes an epoch several times cheaper. 0 = full fine-tuning.
@@ -57,7 +61,7 @@ class TrainConfig:
     distill_temperature: float = 1.0
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
-    model_version: str = "1.1.0"
+    model_version: str = "2.0.0"
     # Lowest top-1 probability at which this share of "species" answers on val is right (else "unsure").
     species_precision_target: float = 0.90
     cache_dir: str = str(DEFAULT_CACHE)  # converted weights and activation caches
@@ -85,10 +89,18 @@ def make_model(num_classes: int, init: str, cache_dir: Path, architecture: str =
 def load_data(cfg: TrainConfig, train: bool = True):
     root = Path(cfg.data)
     snakes, negatives = root / "snakes", root / "not-snake"
-    classes = tdata.species_classes(snakes / "train") + [NOT_SNAKE]
+    others = root / "other-snakes"
+    use_others = cfg.other_snakes and (others / "train").is_dir()
+    # An "other snake" class (snakes of species the model does not know; counts as venomous) keeps
+    # unknown snakes from being learnt as "not a snake".
+    classes = tdata.species_classes(snakes / "train") + ([OTHER_SNAKE] if use_others else []) + [NOT_SNAKE]
     train_split = train
     train = tdata.scan_split(snakes / "train", negatives / "train", classes)
     val = tdata.scan_split(snakes / "val", negatives / "val", classes)
+    if use_others:
+        train += tdata.scan_other_snakes(others / "train", classes.index(OTHER_SNAKE))
+        if (others / "val").is_dir():
+            val += tdata.scan_other_snakes(others / "val", classes.index(OTHER_SNAKE))
     t0 = time.perf_counter()
     train_images = tdata.decode_all(train, cfg.cache_short_side, "decode train") if train_split else []
     # Val stays at full size so its tensors match what the app computes from the files.

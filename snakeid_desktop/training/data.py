@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..bundle import NOT_SNAKE
+from ..safety import OTHER_SNAKE
 from ..preprocess import Preprocessing, eval_transform, resize_shorter_side, to_normalized_tensor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -48,6 +49,14 @@ def scan_split(snakes_dir: Path, not_snake_dir: Path | None, classes: list[str])
     if not_snake_dir is not None:
         for folder in sorted(p for p in not_snake_dir.iterdir() if p.is_dir()):
             samples += [Sample(p, index[NOT_SNAKE], f"{NOT_SNAKE}/{folder.name}") for p in list_images(folder)]
+    return samples
+
+
+def scan_other_snakes(folder: Path, label: int) -> list[Sample]:
+    """Snakes of species outside the model's (genus-level folders): all one class, ``other_snake``."""
+    samples: list[Sample] = []
+    for group in sorted(p for p in folder.iterdir() if p.is_dir()):
+        samples += [Sample(p, label, OTHER_SNAKE) for p in list_images(group)]
     return samples
 
 
@@ -86,23 +95,63 @@ def balanced_weights(samples: list[Sample], not_snake_share: float) -> torch.Ten
 
 
 class TrainAugment:
-    """Random resized crop + flip + mild colour jitter on PIL, then the app's normalisation."""
+    """Random resized crop + flip + mild colour jitter on PIL, then the app's normalisation.
 
-    def __init__(self, prep: Preprocessing, scale: tuple[float, float] = (0.25, 1.0), jitter: float = 0.3):
+    ``rotate``: a snake has no "up": half the draws are turned by 90, 180 or 270 degrees, and a third
+    tilted by up to 20 degrees. ``degrade``: a third are shrunk (to 25-70 % of the crop side) and a
+    third re-saved as JPEG (quality 30-90), so photo size and compression stop being cues (the
+    Philippine photos are all 224 px crops, the Mozambique ones 384 px wide). Colour stays: it is a
+    species cue. All randomness comes from torch's generator, so resumed runs repeat exactly.
+    """
+
+    def __init__(self, prep: Preprocessing, scale: tuple[float, float] = (0.25, 1.0), jitter: float = 0.3,
+                 rotate: bool = False, degrade: bool = False):
         from torchvision.transforms import v2
 
         self.prep = prep
+        self.rotate = rotate
+        self.degrade = degrade
         self.geometry = v2.Compose(
             [
                 v2.RandomResizedCrop(prep.input_size, scale=scale, antialias=True),
                 v2.RandomHorizontalFlip(),
             ]
         )
+        self.tilt = v2.RandomRotation(20, fill=(128, 128, 128))  # the loader's neutral grey
         # No hue jitter: colour is a species cue (green boomslang vs brown twig snake).
         self.colour = v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter * 0.7)
 
+    @staticmethod
+    def _chance(p: float) -> bool:
+        return float(torch.rand(())) < p
+
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        return to_normalized_tensor(self.colour(self.geometry(image)), self.prep)
+        if self.rotate:
+            if self._chance(0.5):
+                image = image.transpose((Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+                                         Image.Transpose.ROTATE_270)[int(torch.randint(0, 3, ()))])
+            if self._chance(1 / 3):
+                image = self.tilt(image)
+        image = self.colour(self.geometry(image))
+        if self.degrade:
+            image = self._degrade(image)
+        return to_normalized_tensor(image, self.prep)
+
+    def _degrade(self, image: Image.Image) -> Image.Image:
+        side = image.size
+        if self._chance(1 / 3):
+            factor = 0.25 + 0.45 * float(torch.rand(()))
+            small = (max(8, round(side[0] * factor)), max(8, round(side[1] * factor)))
+            image = image.resize(small, Image.Resampling.BILINEAR).resize(side, Image.Resampling.BILINEAR)
+        if self._chance(1 / 3):
+            import io
+
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=int(torch.randint(30, 91, ())))
+            buffer.seek(0)
+            with Image.open(buffer) as reread:
+                image = reread.convert("RGB")
+        return image
 
 
 def eval_tensors(images: list[Image.Image], prep: Preprocessing) -> torch.Tensor:

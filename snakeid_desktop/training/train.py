@@ -203,7 +203,7 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     weights = tdata.balanced_weights(train_s, cfg.not_snake_share)
     labels = torch.tensor([s.label for s in train_s])
     augment = tdata.TrainAugment(Preprocessing(cfg.train_size, round(cfg.train_size / 0.875)),
-                                 scale=(cfg.crop_scale_min, 1.0))
+                                 scale=(cfg.crop_scale_min, 1.0), rotate=cfg.rotations, degrade=cfg.degrade)
     eval_prep = Preprocessing(cfg.eval_size, round(cfg.eval_size / 0.875))
     val_x = tdata.eval_tensors(val_images, eval_prep)
     val_y = torch.tensor([s.label for s in val_s])
