@@ -38,7 +38,7 @@ fi
 if [[ $ON_WINDOWS == 1 ]]; then VPY="$DIST_VENV/Scripts/python.exe"; else VPY="$DIST_VENV/bin/python"; fi
 
 # Reinstall when the requirements written in this script change, not on every build.
-REQUIREMENTS_STAMP="$DIST_TORCH_SPEC|$DIST_TORCH_INDEX|$PYINSTALLER_SPEC|pillow platformdirs PySide6-Essentials pillow-heif|$(cksum < pyproject.toml)"
+REQUIREMENTS_STAMP="$DIST_TORCH_SPEC|$DIST_TORCH_INDEX|$PYINSTALLER_SPEC|app deps from pyproject.toml|$(cksum < pyproject.toml)"
 STAMP_FILE="$DIST_VENV/.dist-installed"
 if [[ ! -x "$VPY" ]]; then
   echo "build_dist: creating $DIST_VENV"
@@ -51,7 +51,19 @@ if [[ ! -f "$STAMP_FILE" || "$(cat "$STAMP_FILE")" != "$REQUIREMENTS_STAMP" ]]; 
   else
     "$VPY" -m pip install "${PIP_FLAGS[@]}" "$DIST_TORCH_SPEC"
   fi
-  "$VPY" -m pip install "${PIP_FLAGS[@]}" "$PYINSTALLER_SPEC" pillow platformdirs PySide6-Essentials pillow-heif
+  # The app's run-time requirements exactly as pyproject.toml pins them (e.g. PySide6 below 6.12),
+  # torch aside: the CPU-only build above must not be replaced.
+  mapfile -t APP_DEPS < <("$VPY" - <<'PY'
+import re
+text = open("pyproject.toml", encoding="utf-8").read()
+block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+block = "\n".join(line.split("#", 1)[0] for line in block.splitlines())  # comments are not requirements
+for spec in re.findall(r'"([^"]+)"', block):
+    if not re.match(r"torch\b", spec):
+        print(spec)
+PY
+)
+  "$VPY" -m pip install "${PIP_FLAGS[@]}" "$PYINSTALLER_SPEC" "${APP_DEPS[@]}"
   "$VPY" -m pip install "${PIP_FLAGS[@]}" --no-deps -e .
   printf '%s' "$REQUIREMENTS_STAMP" > "$STAMP_FILE"
 fi
