@@ -182,7 +182,8 @@ def cmd_evaluate(args) -> int:
 
     predictor = _load_predictor(args)
     report = evaluation.evaluate_dataset(predictor, Path(args.dataset), Path(args.not_snake) if args.not_snake else None,
-                                         country=getattr(args, "country", "any"))
+                                         country=getattr(args, "country", "any"),
+                                         unknown_snakes_dir=getattr(args, "unknown_snakes", None))
     if args.confusion_png:
         evaluation.write_confusion_png(report, Path(args.confusion_png))
     if args.json:
@@ -252,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--not-snake", metavar="DIR", help="folder (any depth) of photos without snakes")
     p.add_argument("--json", action="store_true")
     p.add_argument("--confusion-png", metavar="PATH", help="also draw the confusion matrix to this PNG")
+    p.add_argument("--unknown-snakes", metavar="DIR",
+                   help="folder (any depth) of snakes of other species: how many are called 'not a snake' or unwarned")
     _add_country_option(p, default="any", help_default="any: no region, as the model was measured")
     p.set_defaults(func=cmd_evaluate)
     return parser

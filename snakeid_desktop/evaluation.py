@@ -29,7 +29,7 @@ from pathlib import Path
 from .bundle import NOT_SNAKE
 from .errors import SnakeIDError
 from .results import Prediction
-from .safety import counts_as_venomous
+from .safety import OTHER_SNAKE, counts_as_venomous
 
 ECE_BINS = 15
 
@@ -205,11 +205,40 @@ def summarize(
     return report
 
 
-def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int = 32, country: str = "any") -> dict:
-    """Run ``predictor`` over labelled folders and return the metrics described in the module docstring."""
+def evaluate_unknown_snakes(predictor, folder, batch_size: int = 32, country: str = "any") -> dict:
+    """Snakes of species the model was never taught (every image under ``folder``, any depth): how many
+    are called "not a snake", and how many are left without the venom warning (all count as venomous)."""
+    from .imageload import is_image_path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SnakeIDError(f"The folder {folder} does not exist.")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
+    preds = [r.prediction for r in predictor.classify_paths(paths, batch_size=batch_size, country=country) if r.ok]
+    n = len(preds)
+
+    def share(count: int) -> float | None:
+        return round(count / n, 4) if n else None
+
+    return {
+        "images": n,
+        "unreadable_images": len(paths) - n,
+        "called_not_snake": share(sum(p.verdict == "not_snake" for p in preds)),
+        "unwarned": share(sum(not p.risk for p in preds)),
+        "named_a_known_species": share(sum(p.verdict == "species" and p.best is not None
+                                           and p.best.species != OTHER_SNAKE for p in preds)),
+    }
+
+
+def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int = 32, country: str = "any",
+                     unknown_snakes_dir=None) -> dict:
+    """Run ``predictor`` over labelled folders and return the metrics described in the module docstring.
+
+    ``unknown_snakes_dir``: snakes of other species (e.g. ``../shared/data/other-snakes/val``), reported
+    apart as ``unknown_snakes`` so they never enter the 19-species figures."""
     bundle = predictor.bundle
     species = bundle.species_classes
-    items = collect_labelled_paths(snakes_dir, not_snake_dir, species)
+    items = collect_labelled_paths(snakes_dir, not_snake_dir, [s for s in species if s != OTHER_SNAKE])
     truth_of = {str(p): c for p, c in items}
     venom = {s: predictor.catalogue.get(s).venomous for s in species}
     records: list[tuple[str, Prediction]] = []
@@ -231,7 +260,11 @@ def evaluate_dataset(predictor, snakes_dir, not_snake_dir=None, batch_size: int 
         "country": country,
     }
     ranges = {s: predictor.catalogue.get(s).countries for s in species}
-    return summarize(records, species, venom, errors=errors, extra=extra, ranges=ranges)
+    report = summarize(records, species, venom, errors=errors, extra=extra, ranges=ranges)
+    if unknown_snakes_dir is not None:
+        report["unknown_snakes"] = evaluate_unknown_snakes(predictor, unknown_snakes_dir, batch_size, country)
+        report["unknown_snakes_dir"] = str(unknown_snakes_dir)
+    return report
 
 
 def _pct(value) -> str:
@@ -261,6 +294,11 @@ def format_report(report: dict) -> str:
     if report["not_snake_images"]:
         lines.append(f"Non-snakes rejected as 'not a snake': {_pct(report['not_snake_rejection'])}"
                      f"    non-snakes with the venom warning: {_pct(report.get('not_snake_flagged'))}")
+    unknown = report.get("unknown_snakes")
+    if unknown:
+        lines.append(f"Snakes of unknown species ({unknown['images']}): called 'not a snake' {_pct(unknown['called_not_snake'])}"
+                     f"    without the venom warning {_pct(unknown['unwarned'])}"
+                     f"    named as a known species {_pct(unknown['named_a_known_species'])}")
     if report.get("ece") is not None:
         lines.append(f"Expected calibration error (15 bins): {report['ece']:.3f}")
     if "thresholds" in report:

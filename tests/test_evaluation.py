@@ -117,3 +117,21 @@ def test_expected_calibration_error():
     assert expected_calibration_error([1.0, 1.0], [True, True]) == 0.0
     assert expected_calibration_error([0.9, 0.9], [False, False]) == pytest.approx(0.9)
     assert expected_calibration_error([0.75] * 4, [True, True, True, False]) == pytest.approx(0.0)
+
+
+def test_unknown_snakes_are_reported_apart(tmp_path, predictor):
+    from PIL import Image
+
+    from snakeid_desktop.evaluation import evaluate_unknown_snakes
+
+    folder = tmp_path / "other-snakes" / "naja-spp"
+    folder.mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (160, 160), (40 * i, 90, 60)).save(folder / f"{i}.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    report = evaluate_unknown_snakes(predictor, tmp_path / "other-snakes")
+    assert report["images"] == 4 and report["unreadable_images"] == 1
+    for key in ("called_not_snake", "unwarned", "named_a_known_species"):
+        assert 0.0 <= report[key] <= 1.0
+    preds = [r.prediction for r in predictor.classify_paths(sorted(folder.glob("[0-9].jpg")))]
+    assert report["unwarned"] == round(sum(not p.risk for p in preds) / 4, 4)
