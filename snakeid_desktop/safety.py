@@ -73,6 +73,9 @@ def warning_text(prediction, catalogue=None) -> str | None:
     named = list(prediction.risky)
     if prediction.verdict == "not_snake":
         lead = "If there is a snake in this photo, it may be venomous."
+    elif prediction.verdict == "species" and best is not None and best.venomous == "unknown":
+        lead = f"{best.common_name}: its venom is unknown, so treat it as venomous."
+        named = [c for c in named if c.species != best.species]
     elif prediction.verdict == "species" and best is not None and counts_as_venomous(best.venomous):
         lead = f"This looks like a {venom_words(best.venomous)} snake."
         named = [c for c in named if c.species != best.species]

@@ -236,3 +236,16 @@ def test_classify_paths_reports_a_nan_row_as_an_error_in_valid_json(predictor, t
     assert results[0].error_kind == "model_output" and results[0].prediction is None
     data = json.loads(json.dumps([r.to_json() for r in results], allow_nan=False))
     assert data[0]["status"] == "error" and data[0]["verdict"] is None and not data[0]["risk"]
+
+
+def test_an_other_snake_answer_is_a_snake_treated_as_venomous():
+    from snakeid_desktop.safety import OTHER_SNAKE, warning_text
+
+    classes = [HARMLESS, VENOMOUS, OTHER_SNAKE, NOT_SNAKE]
+    pred = decide(torch.tensor([0.05, 0.02, 0.9, 0.03]), classes, CATALOGUE, THRESHOLDS)
+    assert pred.verdict == "species" and pred.best.species == OTHER_SNAKE and pred.risk
+    assert not pred.shows_harmless and pred.first_aid == "venomous"
+    assert warning_text(pred).startswith("A snake SnakeID does not know: its venom is unknown, so treat it as venomous.")
+    # In a country none of the known species lives in, it is still outside coverage (warned), never a species.
+    far = decide(torch.tensor([0.05, 0.02, 0.9, 0.03]), classes, CATALOGUE, THRESHOLDS, in_play=set(), country="IS")
+    assert far.verdict == "outside_coverage" and far.risk
