@@ -69,7 +69,7 @@ class TrainConfig:
 
 def make_model(num_classes: int, init: str, cache_dir: Path, architecture: str = "mobilenet_v2") -> nn.Module:
     if architecture == "efficientnet_lite0":
-        from .lite0 import build_lite0
+        from .efficientnet_lite import build_lite0
 
         if init not in ("imagenet", "random"):
             raise ValueError(f"efficientnet_lite0 starts from 'imagenet' or 'random', not {init!r}")
