@@ -68,12 +68,14 @@ class TrainConfig:
 
 
 def make_model(num_classes: int, init: str, cache_dir: Path, architecture: str = "mobilenet_v2") -> nn.Module:
-    if architecture == "efficientnet_lite0":
-        from .efficientnet_lite import build_lite0
+    if architecture.startswith("efficientnet_lite"):
+        from .efficientnet_lite import ARCHITECTURES, build_lite
 
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {architecture!r}")
         if init not in ("imagenet", "random"):
-            raise ValueError(f"efficientnet_lite0 starts from 'imagenet' or 'random', not {init!r}")
-        return build_lite0(num_classes, cache_dir, pretrained=init == "imagenet")
+            raise ValueError(f"{architecture} starts from 'imagenet' or 'random', not {init!r}")
+        return build_lite(architecture, num_classes, cache_dir, pretrained=init == "imagenet")
     if architecture != "mobilenet_v2":
         raise ValueError(f"unknown architecture {architecture!r}")
     model = build_model("mobilenet_v2", num_classes=num_classes)
