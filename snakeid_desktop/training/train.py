@@ -34,9 +34,12 @@ from torch.nn import functional as F
 from ..preprocess import Preprocessing
 from . import data as tdata
 from .common import TrainConfig, clone_with_state, load_data, make_model, predict_logits
+from .efficientnet_lite import ARCHITECTURES as LITE_ARCHITECTURES
 
 # Config fields that may differ when a run is resumed: they do not change what is computed.
 RESUMABLE_CHANGES = frozenset({"threads", "out", "model_version"})
+# --architecture: the app's network, or an EfficientNet-Lite teacher (teacher.pt; never shipped).
+ARCHITECTURES = ("mobilenet_v2", *LITE_ARCHITECTURES)
 
 # ----------------------------------------------------------------------------------------------- utils
 
@@ -139,7 +142,10 @@ def cached_train_views(model, cfg: TrainConfig, train_images, augment, device) -
     views = []
     for v in range(cfg.views):
         # One file per view, so a longer run reuses the views a shorter one already computed.
-        key = f"{cfg.init}-f{cfg.freeze_blocks}-s{cfg.train_size}-c{cfg.crop_scale_min}-n{len(train_images)}-seed{cfg.seed}-view{v}"
+        # Lite1 and Lite2 runs name their architecture (at --freeze-blocks 9 Lite1's prefix ends in Lite0's shape,
+        # so a shared name would silently hand one the other's activations); older names stay valid caches.
+        arch = "" if cfg.architecture in ("mobilenet_v2", "efficientnet_lite0") else f"{cfg.architecture}-"
+        key = f"{arch}{cfg.init}-f{cfg.freeze_blocks}-s{cfg.train_size}-c{cfg.crop_scale_min}-n{len(train_images)}-seed{cfg.seed}-view{v}"
         path = folder / f"{key}.pt"
         if path.is_file():
             views.append(torch.load(path, weights_only=True))
@@ -277,7 +283,7 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
 
 
 def load_teacher(path: str, classes: list[str], device) -> nn.Module:
-    """A teacher.pt written by an efficientnet_lite0 run, frozen in eval mode."""
+    """A teacher.pt written by an efficientnet_lite0/1/2 run (it names its architecture), frozen in eval mode."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["classes"] != classes:
         raise SystemExit(f"{path} was trained on different classes")
@@ -302,7 +308,8 @@ def parse_args(argv=None) -> TrainConfig:
             ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
             kind = type(value) if value is not None else str
-            ap.add_argument(flag, type=kind, default=value)
+            choices = ARCHITECTURES if name == "architecture" else None
+            ap.add_argument(flag, type=kind, default=value, choices=choices)
     ap.add_argument("--no-bundle", action="store_true", help="train only; do not calibrate or write a bundle")
     ns = ap.parse_args(argv)
     no_bundle = ns.no_bundle
