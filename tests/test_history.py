@@ -8,7 +8,10 @@ import logging
 import pytest
 
 from snakeid_desktop import history
+from snakeid_desktop.request_queue import BytesSource, PathSource
 from snakeid_desktop.results import Candidate, FileResult, Prediction
+from snakeid_desktop.session import Session
+from tests.test_session import FakeOutcome, FakeRequests
 
 ADDER = Candidate("bitis-arietans", "Bitis arietans", "Puff adder", 0.61, "yes")
 TWIG = Candidate("thelotornis-capensis", "Thelotornis capensis", "Twig snake", 0.2, "yes")
@@ -86,3 +89,18 @@ def test_a_missing_file_is_an_empty_history_and_delete_is_quiet(tmp_path):
 def test_the_default_file_is_in_the_data_folder(snakeid_home):
     assert history.default_history_path().parent == snakeid_home / "data"
 
+
+def test_entries_are_the_answered_photos_with_files_as_shown():
+    fake = FakeRequests()
+    session = Session(fake)
+    session.add([PathSource("/p/a.jpg"), BytesSource(b"x", "pasted image"), PathSource("/p/b.jpg")])
+    for request_id in list(session.live_requests()):  # the worker's answers, as the model gives them
+        name = fake.submitted[request_id][0].name
+        session.deliver(FakeOutcome(request_id, name, answered(name), "pixels", "thumb"))
+    (waiting,) = session.add([PathSource("/p/c.jpg")])
+    known = answered("/p/d.jpg")
+    session.add_known([(PathSource("/p/d.jpg"), known)])  # its pixels are not back yet: the answer is
+    entries = history.entries_of(session)
+    assert [file for file, _ in entries] == ["/p/d.jpg", "/p/a.jpg", "/p/b.jpg"]
+    assert entries[0][1] is known and entries[1][1].prediction.country == "ZA"
+    assert history.entries_of(session, after_key=3) == entries[:1]  # listed before a clear: left out
