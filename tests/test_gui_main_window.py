@@ -318,7 +318,8 @@ def test_showing_an_answered_photo_again_never_runs_the_model(qtbot, make_window
     assert window.card.photo.has_image() and window.card.outcome.result is answer
     from snakeid_desktop.results import FileResult
 
-    batch_answer = FileResult(path=str(paths[1]), prediction=answer.prediction)
+    other = draw_photo(tmp_path / "batch-row.png")
+    batch_answer = FileResult(path=str(other), prediction=answer.prediction)
     with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
         window.show_file_result(batch_answer)
     assert window.card.outcome.result is batch_answer and window.card.photo.has_image()
