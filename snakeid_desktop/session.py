@@ -9,6 +9,10 @@ tracks (its photo was removed, or a newer request replaced it) changes nothing.
 
 Whether the worker should still do a request is the queue's business
 (:mod:`snakeid_desktop.request_queue`); the session cancels there what it stops tracking.
+
+The order as shown is the newest batch first, each batch (one open, drop or paste) in the order
+it was given. What the user removes (one photo, or a clear) is kept until the next removal so it
+can be put back with its answers (:meth:`Session.undo_removal`).
 """
 
 from __future__ import annotations
@@ -65,6 +69,18 @@ class Answer(Protocol):
     def thumbnail(self) -> Any: ...
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What the last removal took away, to put back: photos with the rows they had."""
+
+    photos: tuple[tuple[int, "Photo", frozenset], ...]  # (row, photo, purposes it had requests for)
+    current_key: int | None  # what was current before
+    region_epoch: int  # region changes so far: one since means answers are asked again
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+
 @dataclass(eq=False)
 class Photo:
     key: int  # stable for the photo's life in the session, whatever requests come and go
@@ -75,6 +91,8 @@ class Photo:
     started: bool = False  # the worker is on its first answer
     photo_evicted: bool = False  # display copy dropped to save memory; decoded again when shown
     requests: dict[Purpose, int] = field(default_factory=dict)  # live request id for each purpose
+    display_error: str | None = None  # a decode-only request found no pixels (e.g. the file is gone)
+    display_error_kind: str | None = None  # its ErrorKind code ("not_found": the file is gone)
 
     @property
     def name(self) -> str:
@@ -108,7 +126,9 @@ class Event:
 
 class SessionEvents:
     def __init__(self) -> None:
-        self.added = Event()  # (photo): new, and first in the order
+        # (photo, row): new or put back, now at ``row`` of the order. Emitted in increasing row
+        # order, so a view that inserts at ``row`` each time ends up in the session's order.
+        self.added = Event()
         self.removed = Event()  # (photo): left the session (removed, trimmed or cleared)
         self.changed = Event()  # (photo): its answer, pixels, error or progress changed
         self.current_changed = Event()  # (photo or None)
@@ -119,23 +139,43 @@ class Session:
         self._requests = requests
         self.max_photos = max_photos
         self.photos_kept = photos_kept
-        self._photos: dict[int, Photo] = {}  # oldest first
+        self._photos: dict[int, Photo] = {}  # by key; keys grow with each photo added
+        self._order: list[int] = []  # as shown, top first
         self._routes: dict[int, tuple[int, Purpose]] = {}  # live request id -> (photo key, purpose)
         self._next_key = 1
         self.current_key: int | None = None
         self.events = SessionEvents()
+        self._removal: Removal | None = None
+        self._added_since_removal = 0  # rows pushed on top since: restored rows move down as much
+        self._region_epoch = 0
 
     # ---------------------------------------------------------------- reading
 
     @property
     def photos(self) -> Mapping[int, Photo]:
-        """By key, oldest first (read-only)."""
+        """By key (read-only); a photo put back by undo keeps its key."""
         return MappingProxyType(self._photos)
 
     @property
     def order(self) -> list[int]:
-        """Keys as shown: newest first."""
-        return list(reversed(self._photos))
+        """Keys as shown: the newest batch first, each batch in the order it was given."""
+        return list(self._order)
+
+    @property
+    def last_key(self) -> int:
+        """The key the newest photo got (0 before any): every later photo's key is larger."""
+        return self._next_key - 1
+
+    @property
+    def removal(self) -> Removal | None:
+        """What :meth:`undo_removal` would put back, or None."""
+        return self._removal
+
+    def find_path(self, path: str) -> Photo | None:
+        for photo in self._photos.values():
+            if isinstance(photo.source, PathSource) and photo.source.path == path:
+                return photo
+        return None
 
     @property
     def current(self) -> Photo | None:
@@ -163,24 +203,48 @@ class Session:
             return []
         ids = self._requests.submit(sources, kind=Purpose.ANSWER.kind)
         added = []
-        for request_id, source in zip(ids, sources):
-            photo = self._new_photo(source)
+        for row, (request_id, source) in enumerate(zip(ids, sources)):
+            photo = self._new_photo(source, row)
             self._track(photo, Purpose.ANSWER, request_id)
             added.append(photo)
-            self.events.added.emit(photo)
+            self.events.added.emit(photo, row)
         self.select(added[0].key)
         self._trim()
         return added
 
     def add_answered(self, source: Source, result: FileResult) -> Photo:
-        """A photo answered elsewhere (a batch row): it keeps that answer; the worker only decodes it."""
-        photo = self._new_photo(source)
-        photo.known_result = result
-        self._submit(photo, Purpose.DISPLAY)
-        self.events.added.emit(photo)
-        self.select(photo.key)
-        self._trim()
+        """A photo answered elsewhere (a batch row): it keeps that answer; the worker only decodes it.
+
+        A file already in the session is selected again instead of listed twice."""
+        if isinstance(source, PathSource):
+            existing = self.find_path(source.path)
+            if existing is not None:
+                self.select(existing.key)
+                return existing
+        (photo,) = self.add_known([(source, result)])
         return photo
+
+    def add_known(self, entries: Sequence[tuple[Source, FileResult]]) -> list[Photo]:
+        """Photos whose answers are known (a batch row, the history of an earlier launch), on top in
+        the order given; the first becomes current. The worker only decodes them for display."""
+        added = []
+        for row, (source, result) in enumerate(entries):
+            photo = self._new_photo(source, row)
+            photo.known_result = result
+            self._submit(photo, Purpose.DISPLAY)
+            added.append(photo)
+            self.events.added.emit(photo, row)
+        if added:
+            self.select(added[0].key)
+            self._trim()
+        return added
+
+    def move(self, steps: int) -> None:
+        """Make the photo ``steps`` rows down (up if negative) current, stopping at either end."""
+        if not self._order:
+            return
+        at = self._order.index(self.current_key) if self.current_key in self._photos else 0
+        self.select(self._order[max(0, min(len(self._order) - 1, at + steps))])
 
     def select(self, key: int | None) -> None:
         if key is not None and key not in self._photos:
@@ -197,41 +261,65 @@ class Session:
             self.events.current_changed.emit(photo)
 
     def remove(self, key: int) -> None:
-        """Drop a photo and its requests; if it was current, the next one down (else up) is."""
-        photo = self._photos.get(key)
-        if photo is None:
+        """Drop a photo and its requests; if it was current, the next one down (else up) is.
+        :meth:`undo_removal` puts it back until the next removal."""
+        if key not in self._photos:
             return
-        neighbour = None
-        if key == self.current_key:
-            order = self.order
-            at = order.index(key)
-            if at + 1 < len(order):
-                neighbour = order[at + 1]
-            elif at > 0:
-                neighbour = order[at - 1]
-        for purpose in list(photo.requests):
-            self._drop(photo, purpose)
-        del self._photos[key]
-        self.events.removed.emit(photo)
-        if key == self.current_key:
-            self.current_key = None
-            if neighbour is not None:
-                self.select(neighbour)
-            else:
-                self.events.current_changed.emit(None)
+        self._keep_for_undo([key])
+        self._discard(key)
 
     def clear(self) -> None:
-        photos = list(self._photos.values())
+        """Drop every photo; :meth:`undo_removal` puts them back until the next removal."""
+        if not self._photos:
+            return
+        self._keep_for_undo(self._order)
         had_current = self.current_key is not None
+        photos = [self._photos[key] for key in self._order]
         for photo in photos:
             for purpose in list(photo.requests):
                 self._drop(photo, purpose)
         self._photos.clear()
+        self._order.clear()
         self.current_key = None
         for photo in photos:
             self.events.removed.emit(photo)
         if had_current:
             self.events.current_changed.emit(None)
+
+    def undo_removal(self) -> list[Photo]:
+        """Put back what the last removal took, at the rows it had (below photos added since), with
+        its answers, and make current again what was current before. Requests the photos had are
+        asked again; an answer given before a region change is asked again for the new region."""
+        removal, self._removal = self._removal, None
+        if removal is None:
+            return []
+        region_moved = removal.region_epoch != self._region_epoch
+        restored = []
+        for row, photo, purposes in sorted(removal.photos, key=lambda entry: entry[0]):
+            row = min(row + self._added_since_removal, len(self._order))
+            self._photos[photo.key] = photo
+            self._order.insert(row, photo.key)
+            photo.started = False
+            answered = photo.outcome is not None
+            if photo.error is None and (Purpose.REANSWER in purposes or (region_moved and answered)):
+                self._submit(photo, Purpose.REANSWER)
+            if not answered and photo.error is None:  # still waiting for its answer (or its pixels)
+                self._submit(photo, Purpose.DISPLAY if photo.known_result is not None else Purpose.ANSWER)
+            elif Purpose.DISPLAY in purposes:
+                self._submit(photo, Purpose.DISPLAY)
+            restored.append(photo)
+            self.events.added.emit(photo, row)
+        if removal.current_key in self._photos:
+            self.select(removal.current_key)
+        elif self.current_key is None and self._order:
+            self.select(self._order[0])
+        self._trim(keep={photo.key for photo in restored})
+        self._evict()
+        return restored
+
+    def forget_removal(self) -> None:
+        """Undo is no longer offered: let the removed photos (and their pixels) go."""
+        self._removal = None
 
     def region_changed(self) -> None:
         """Answer every photo again for a new region (the requests already carry it).
@@ -239,6 +327,7 @@ class Session:
         A photo still waiting for its first answer is asked again (its queued request assumed the
         old region); an answered one keeps its answer on show until the new one arrives. Photos
         that failed unexpectedly are left alone."""
+        self._region_epoch += 1
         for photo in list(self._photos.values()):
             if photo.error is not None:
                 continue
@@ -281,6 +370,11 @@ class Session:
             else:  # the answer stays; only the display copy is back
                 thumbnail = photo.outcome.thumbnail or outcome.thumbnail
                 photo.outcome = replace(photo.outcome, photo=outcome.photo, thumbnail=thumbnail)
+            if outcome.photo is None and outcome.result.error:
+                # The answer shows all the same; the card says why there is no photo.
+                photo.display_error, photo.display_error_kind = outcome.result.error, outcome.result.error_kind
+            else:
+                photo.display_error = photo.display_error_kind = None
             photo.photo_evicted = False  # back, or the file is gone: either way it is asked for once
         else:
             kept = photo.outcome.photo if photo.outcome is not None else None
@@ -315,11 +409,43 @@ class Session:
 
     # ---------------------------------------------------------------- bookkeeping
 
-    def _new_photo(self, source: Source) -> Photo:
+    def _new_photo(self, source: Source, row: int) -> Photo:
         photo = Photo(self._next_key, source)
         self._next_key += 1
         self._photos[photo.key] = photo
+        self._order.insert(row, photo.key)
+        self._added_since_removal += 1
         return photo
+
+    def _keep_for_undo(self, keys: Sequence[int]) -> None:
+        """Remember the photos about to go (replacing the last removal's)."""
+        photos = tuple(
+            (self._order.index(key), self._photos[key], frozenset(self._photos[key].requests)) for key in keys
+        )
+        self._removal = Removal(photos, self.current_key, self._region_epoch)
+        self._added_since_removal = 0
+
+    def _discard(self, key: int) -> None:
+        """Drop one photo (no undo kept); if it was current, the next one down (else up) is."""
+        photo = self._photos[key]
+        neighbour = None
+        if key == self.current_key:
+            at = self._order.index(key)
+            if at + 1 < len(self._order):
+                neighbour = self._order[at + 1]
+            elif at > 0:
+                neighbour = self._order[at - 1]
+        for purpose in list(photo.requests):
+            self._drop(photo, purpose)
+        del self._photos[key]
+        self._order.remove(key)
+        self.events.removed.emit(photo)
+        if key == self.current_key:
+            self.current_key = None
+            if neighbour is not None:
+                self.select(neighbour)
+            else:
+                self.events.current_changed.emit(None)
 
     def _track(self, photo: Photo, purpose: Purpose, request_id: int) -> None:
         photo.requests[purpose] = request_id
@@ -337,14 +463,18 @@ class Session:
             del self._routes[request_id]
             self._requests.cancel(request_id)
 
-    def _trim(self) -> None:
+    def _trim(self, keep: frozenset | set = frozenset()) -> None:
+        """The oldest photos leave (not undoable: nobody asked); ``keep``: just put back by undo."""
         while len(self._photos) > self.max_photos:
-            self.remove(next(iter(self._photos)))  # the oldest
+            candidates = [key for key in self._photos if key not in keep] or list(self._photos)
+            self._discard(min(candidates))
 
     def _evict(self) -> None:
         """Keep display copies only for the newest photos (and the one on the card)."""
-        with_photo = [
-            p for p in self._photos.values() if p.redecodable and p.outcome is not None and p.outcome.photo is not None
+        with_photo = [  # oldest added first
+            self._photos[key]
+            for key in sorted(self._photos)
+            if self._photos[key].redecodable and self._photos[key].outcome is not None and self._photos[key].outcome.photo is not None
         ]
         for photo in with_photo[: max(0, len(with_photo) - self.photos_kept)]:
             if photo.key != self.current_key:

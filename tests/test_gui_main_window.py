@@ -152,9 +152,9 @@ def test_drop_of_file_urls_shows_a_result_for_each(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: all(e.outcome is not None for e in window.entries.values()), timeout=20_000)
     assert all(not window.session_list.item(i).icon().isNull() for i in range(3))
     # revisiting an earlier photo shows its own answer at once
-    last = window.session_list.item(0)  # newest at the top
+    last = window.session_list.item(2)  # the drop's order: the last dropped at the bottom
     window.session_list.setCurrentItem(last)
-    assert Path(window.card.outcome.result.path) in paths
+    assert Path(window.card.outcome.result.path) == paths[2]
 
 
 def test_paste_of_an_image_and_of_a_file_path(qtbot, window, photo):
@@ -318,7 +318,8 @@ def test_showing_an_answered_photo_again_never_runs_the_model(qtbot, make_window
     assert window.card.photo.has_image() and window.card.outcome.result is answer
     from snakeid_desktop.results import FileResult
 
-    batch_answer = FileResult(path=str(paths[1]), prediction=answer.prediction)
+    other = draw_photo(tmp_path / "batch-row.png")
+    batch_answer = FileResult(path=str(other), prediction=answer.prediction)
     with qtbot.waitSignal(window.outcome_displayed, timeout=20_000):
         window.show_file_result(batch_answer)
     assert window.card.outcome.result is batch_answer and window.card.photo.has_image()

@@ -89,3 +89,14 @@ def test_settings_ignore_corrupt_values_and_stamp(tmp_path):
     settings = AppSettings(path)
     assert settings.top_k == 3
     assert int(_read(path).value("schema_version")) == SCHEMA_VERSION
+
+
+def test_remembering_answers_is_off_by_default_and_reads_back(tmp_path):
+    path = tmp_path / "h.ini"
+    settings = AppSettings(path)
+    assert settings.remember_history is False
+    settings.remember_history = True
+    settings.sync()
+    assert AppSettings(path).remember_history is True
+    path.write_text("[history]\nremember=banana\n")
+    assert AppSettings(path).remember_history is False

@@ -78,30 +78,151 @@ def answer_all(session, fake, pixels=True):
         session.deliver(fake.answer(request_id, pixels))
 
 
-def test_added_photos_are_newest_first_and_the_first_of_a_drop_is_current(fake):
+def test_a_batch_keeps_the_order_given_the_newest_batch_on_top_and_its_first_is_current(fake):
     session = Session(fake)
     events = []
-    session.events.added.connect(lambda p: events.append(("added", p.name)))
+    session.events.added.connect(lambda p, row: events.append(("added", p.name, row)))
     session.events.current_changed.connect(lambda p: events.append(("current", p and p.name)))
-    a, b = session.add(paths("a", "b"))
-    (c,) = session.add(paths("c"))
-    assert session.order == [c.key, b.key, a.key]
+    a, b, c = session.add(paths("a", "b", "c"))
+    assert session.order == [a.key, b.key, c.key] and session.current is a
+    d, e = session.add(paths("d", "e"))
+    assert session.order == [d.key, e.key, a.key, b.key, c.key]
+    assert session.current is d
+    assert events == [
+        ("added", "a.jpg", 0), ("added", "b.jpg", 1), ("added", "c.jpg", 2), ("current", "a.jpg"),
+        ("added", "d.jpg", 0), ("added", "e.jpg", 1), ("current", "d.jpg"),
+    ]
+    assert fake.kinds() == [RequestKind.CLASSIFY] * 5 and session.waiting_count() == 5
+    # the worker is asked in the order given too
+    assert [source.name for source, _ in fake.submitted.values()] == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+
+
+def test_a_view_inserting_at_each_added_row_ends_up_in_the_sessions_order(fake):
+    session = Session(fake)
+    view = []
+    session.events.added.connect(lambda p, row: view.insert(row, p.key))
+    session.events.removed.connect(lambda p: view.remove(p.key))
+    session.add(paths("a", "b", "c"))
+    session.add(paths("d", "e"))
+    session.remove(session.order[3])
+    session.undo_removal()
+    session.clear()
+    session.add(paths("f"))
+    session.undo_removal()
+    assert view == session.order and len(view) == 6
+
+
+def test_moving_through_the_session_stops_at_either_end(fake):
+    session = Session(fake)
+    a, b, c = session.add(paths("a", "b", "c"))
+    session.move(1)
+    assert session.current is b
+    session.move(5)
     assert session.current is c
-    assert events == [("added", "a.jpg"), ("added", "b.jpg"), ("current", "a.jpg"), ("added", "c.jpg"), ("current", "c.jpg")]
-    assert fake.kinds() == [RequestKind.CLASSIFY] * 3 and session.waiting_count() == 3
+    session.move(-1)
+    assert session.current is b
+    session.move(-len(session))
+    assert session.current is a
+    Session(FakeRequests()).move(1)  # empty: nothing to do
+
+
+def test_a_batch_row_already_listed_is_selected_again_not_added_twice(fake):
+    session = Session(fake)
+    a, b = session.add(paths("a", "b"))
+    added = []
+    session.events.added.connect(lambda p, row: added.append(p))
+    again = session.add_answered(PathSource("/photos/b.jpg"), FileResult(path="/photos/b.jpg"))
+    assert again is b and session.current is b
+    assert added == [] and len(session) == 2 and len(fake.submitted) == 2
+    other = session.add_answered(PathSource("/photos/new.jpg"), FileResult(path="/photos/new.jpg"))
+    assert other is not b and session.order[0] == other.key and len(session) == 3
+
+
+def test_undo_puts_a_removed_photo_back_with_its_answer_row_and_current(fake):
+    session = Session(fake)
+    a, b, c = session.add(paths("a", "b", "c"))
+    answer_all(session, fake)
+    answer = b.outcome
+    session.select(b.key)
+    session.remove(b.key)
+    assert session.current is c and session.removal is not None and len(session.removal) == 1
+    before = len(fake.submitted)
+    (back,) = session.undo_removal()
+    assert back is b and b.outcome is answer
+    assert session.order == [a.key, b.key, c.key] and session.current is b
+    assert len(fake.submitted) == before  # answered: nothing to ask the worker again
+    assert session.removal is None and session.undo_removal() == []
+
+
+def test_undo_of_a_clear_restores_order_answers_and_current_and_asks_again_what_was_waiting(fake):
+    session = Session(fake)
+    a, b, c = session.add(paths("a", "b", "c"))
+    session.deliver(fake.answer(a.requests[Purpose.ANSWER]))
+    session.deliver(fake.answer(c.requests[Purpose.ANSWER]))
+    session.select(c.key)
+    old_b_request = b.requests[Purpose.ANSWER]
+    session.clear()
+    assert len(session) == 0 and old_b_request in fake.cancelled
+    (d,) = session.add(paths("d"))  # added meanwhile: stays on top
+    restored = session.undo_removal()
+    assert restored == [a, b, c]
+    assert session.order == [d.key, a.key, b.key, c.key] and session.current is c
+    assert a.outcome.result.warnings and c.outcome.result.warnings  # their answers came back
+    assert b.waiting and set(b.requests) == {Purpose.ANSWER} and b.requests[Purpose.ANSWER] != old_b_request
+    session.deliver(fake.answer(old_b_request))  # the cancelled one, arriving late, changes nothing
+    assert b.outcome is None
+    session.deliver(fake.answer(b.requests[Purpose.ANSWER]))
+    assert b.outcome is not None
+
+
+def test_undo_after_a_region_change_answers_the_photos_again(fake):
+    session = Session(fake)
+    (a,) = session.add(paths("a"))
+    answer_all(session, fake)
+    first = a.outcome
+    session.remove(a.key)
+    session.region_changed()
+    session.undo_removal()
+    assert a.outcome is first and set(a.requests) == {Purpose.REANSWER}  # the old answer shows meanwhile
+
+
+def test_only_the_last_removal_can_be_undone_and_trimming_is_not_a_removal(fake):
+    session = Session(fake, max_photos=2)
+    a, b = session.add(paths("a", "b"))
+    session.remove(a.key)
+    session.remove(b.key)
+    assert [p for _, p, _ in session.removal.photos] == [b]
+    session.undo_removal()
+    assert session.order == [b.key]
+    session.add(paths("c", "d"))  # b leaves: the session holds two
+    assert session.removal is None and b.key not in session.photos
+    session.forget_removal()
+    assert session.undo_removal() == []
+
+
+def test_a_decode_that_finds_no_file_keeps_the_answer_and_says_why(fake):
+    session = Session(fake)
+    known = FileResult(path="/photos/gone.jpg", warnings=["answered last time"])
+    (photo,) = session.add_known([(PathSource("/photos/gone.jpg"), known)])
+    request_id = photo.requests[Purpose.DISPLAY]
+    missing = FileResult(path="/photos/gone.jpg", error="File not found", error_kind="not_found")
+    session.deliver(FakeOutcome(request_id, "gone.jpg", missing))
+    assert photo.outcome.result is known and photo.outcome.photo is None
+    assert (photo.display_error, photo.display_error_kind) == ("File not found", "not_found")
+    assert fake.model_calls == 0
 
 
 def test_removing_the_current_photo_moves_to_the_next_one_down_then_up(fake):
     session = Session(fake)
-    a, b, c = session.add(paths("a", "b", "c"))  # shown c, b, a
-    a_request, b_request = a.requests[Purpose.ANSWER], b.requests[Purpose.ANSWER]
+    a, b, c = session.add(paths("a", "b", "c"))  # shown a, b, c
+    b_request, c_request = b.requests[Purpose.ANSWER], c.requests[Purpose.ANSWER]
     session.select(b.key)
     session.remove(b.key)
-    assert session.current is a and session.order == [c.key, a.key]
-    session.remove(a.key)
-    assert session.current is c
-    assert fake.cancelled == {a_request, b_request}  # their requests were cancelled
+    assert session.current is c and session.order == [a.key, c.key]
     session.remove(c.key)
+    assert session.current is a
+    assert fake.cancelled == {b_request, c_request}  # their requests were cancelled
+    session.remove(a.key)
     assert session.current is None and len(session) == 0
 
 
@@ -126,6 +247,8 @@ def test_the_session_is_bounded_and_the_oldest_leave_first(fake):
     session.add(paths("c", "d"))
     assert removed == ["a.jpg"] and len(session) == 3
     assert 1 in fake.cancelled  # a's request
+    assert [session.photos[k].name for k in session.order] == ["c.jpg", "d.jpg", "b.jpg"]
+    assert session.removal is None  # trimmed, not removed by the user: nothing to undo
 
 
 def test_an_evicted_photo_shown_again_is_decoded_not_reclassified(fake):
@@ -244,6 +367,10 @@ class SessionMachine(RuleBasedStateMachine):
         self.classified: dict[int, set[int]] = {}  # photo key -> CLASSIFY request ids it got
         self.regions_seen: dict[int, int] = {}  # photo key -> region changes while it was there
         self.batch_rows: set[int] = set()  # photos added with their answer
+        self.undos_seen: dict[int, int] = {}  # photo key -> times put back by undo
+        self.removed: list[tuple[int, int]] = []  # (row, key) of the last removal, as undo must restore it
+        self.added_since_removal = 0
+        self.expected_order: list[int] = []  # the order as the rules below say it must be
         self.seen_ids = 0
 
     def _note_new_requests(self):
@@ -260,27 +387,71 @@ class SessionMachine(RuleBasedStateMachine):
     def _snapshot(self):
         return {k: (p.outcome, p.error, p.photo_evicted, dict(p.requests)) for k, p in self.session.photos.items()}
 
+    def _expect_trimmed(self, keep=()):
+        while len(self.expected_order) > self.MAX:
+            self.expected_order.remove(min(k for k in self.expected_order if k not in keep))
+
     @rule(kinds=st.lists(st.booleans(), min_size=1, max_size=4))
     def add(self, kinds):
-        for photo in self.session.add([self._source(k) for k in kinds]):
+        added = self.session.add([self._source(k) for k in kinds])
+        for photo in added:
             self.regions_seen[photo.key] = 0
+        self.expected_order[:0] = [p.key for p in added]
+        self._expect_trimmed()
+        self.added_since_removal += len(added)
         self._note_new_requests()
 
-    @rule()
-    def add_answered(self):
-        photo = self.session.add_answered(self._source(True), FileResult(path="row", warnings=["batch"]))
+    @rule(again=st.booleans())
+    def add_answered(self, again):
+        listed = [p for p in self.session.photos.values() if isinstance(p.source, PathSource)]
+        source = listed[0].source if again and listed else self._source(True)
+        photo = self.session.add_answered(source, FileResult(path="row", warnings=["batch"]))
+        if again and listed:
+            assert photo is listed[0] and self.session.current is photo  # selected, not listed twice
+            return
         self.regions_seen[photo.key] = 0
         self.batch_rows.add(photo.key)
+        self.expected_order.insert(0, photo.key)
+        self._expect_trimmed()
+        self.added_since_removal += 1
         self._note_new_requests()
+
+    def _expect_removal(self, keys):
+        self.removed = [(self.expected_order.index(k), k) for k in keys]
+        self.added_since_removal = 0
+        for key in keys:
+            self.expected_order.remove(key)
 
     @precondition(lambda self: len(self.session) > 0)
     @rule(data=st.data())
     def remove(self, data):
-        self.session.remove(data.draw(st.sampled_from(self.session.order)))
+        key = data.draw(st.sampled_from(self.session.order))
+        self._expect_removal([key])
+        self.session.remove(key)
 
     @rule()
     def clear(self):
+        if self.expected_order:
+            self._expect_removal(list(self.expected_order))
         self.session.clear()
+
+    @rule()
+    def undo(self):
+        restored = self.session.undo_removal()
+        for row, key in sorted(self.removed):
+            self.expected_order.insert(min(row + self.added_since_removal, len(self.expected_order)), key)
+        keys = [key for _, key in self.removed]
+        assert [p.key for p in restored] == [key for _, key in sorted(self.removed)]
+        for key in keys:
+            self.undos_seen[key] = self.undos_seen.get(key, 0) + 1
+        self._expect_trimmed(keep=set(keys))
+        self.removed = []
+        self._note_new_requests()
+
+    @rule()
+    def move(self):
+        self.session.move(1)
+        self._note_new_requests()
 
     @precondition(lambda self: len(self.session) > 0)
     @rule(data=st.data())
@@ -351,11 +522,13 @@ class SessionMachine(RuleBasedStateMachine):
     def an_answered_photo_is_only_classified_again_for_a_new_region(self):
         for key in self.session.photos:
             first = 0 if key in self.batch_rows else 1
-            assert len(self.classified.get(key, ())) <= first + self.regions_seen[key]
+            # put back by undo, a photo still waiting is asked again (its request was cancelled)
+            assert len(self.classified.get(key, ())) <= first + self.regions_seen[key] + self.undos_seen.get(key, 0)
 
     @invariant()
-    def the_order_is_newest_first(self):
-        assert self.session.order == sorted(self.session.photos, reverse=True)
+    def the_order_is_newest_batch_first_each_in_the_order_given(self):
+        assert self.session.order == self.expected_order
+        assert sorted(self.session.order) == sorted(self.session.photos)
 
 
 SessionMachine.TestCase.settings = hypothesis_settings(max_examples=150, stateful_step_count=40, deadline=None)

@@ -10,8 +10,10 @@ class DropZone(QFrame):
     """The big empty-state target. The whole window accepts drops; this just says so."""
 
     open_clicked = Signal()
+    species_clicked = Signal()  # "Which species?": the About box lists them
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, coverage: str = ""):
+        """``coverage``: what SnakeID knows, e.g. "19 species from the Philippines and southern Africa"."""
         super().__init__(parent)
         self.setObjectName("drop_zone")
         self.setAccessibleName("Drop zone")
@@ -34,6 +36,19 @@ class DropZone(QFrame):
         )
         self.subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.subtitle.setWordWrap(True)
+        # Said up front: a photo from elsewhere gets an "outside coverage" answer, not a species.
+        self.coverage = QLabel(f"SnakeID knows {coverage}." if coverage else "")
+        self.coverage.setObjectName("coverage")
+        self.coverage.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.coverage.setWordWrap(True)
+        self.species_button = QPushButton("Which species?")
+        self.species_button.setObjectName("which_species")
+        self.species_button.setAccessibleName("Which species SnakeID knows")
+        self.species_button.setToolTip("List the species SnakeID knows (About SnakeID)")
+        self.species_button.setFlat(True)
+        self.species_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.species_button.setStyleSheet("QPushButton { color: palette(link); text-decoration: underline; border: none; }")
+        self.species_button.clicked.connect(self.species_clicked)
         self.status = QLabel("")
         self.status.setObjectName("model_status_hint")
         self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -50,7 +65,13 @@ class DropZone(QFrame):
         layout.addSpacing(12)
         layout.addLayout(button_row)
         layout.addSpacing(12)
+        layout.addWidget(self.coverage)
         layout.addWidget(self.status)
+        species_row = QHBoxLayout()
+        species_row.addStretch(1)
+        species_row.addWidget(self.species_button)
+        species_row.addStretch(1)
+        layout.addLayout(species_row)
         layout.addStretch(1)
 
     def _set_highlight(self, on: bool) -> None:

@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QPixmap
+from PySide6.QtCore import QEvent, QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -35,7 +39,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import history
 from ..catalogue import Catalogue, default_catalogue
+from ..region import describe_coverage
 from ..request_queue import PathSource, Source
 from ..results import FileResult
 from ..session import Photo, Session
@@ -49,6 +55,29 @@ from .settings import TOP_K_RANGE, AppSettings
 log = logging.getLogger(__name__)
 
 ID_ROLE = Qt.ItemDataRole.UserRole  # a strip item's photo key
+STRIP_ICON = 72
+STRIP_MIN_WIDTH = 160
+STRIP_MAX_WIDTH = 280
+STRIP_MAX_FRACTION = 0.25  # of the window's width, so a small window keeps room for the card
+UNDO_SECONDS = 30  # how long a removal can be undone (the removed photos' pixels are held until then)
+HISTORY_SAVE_DELAY_MS = 1500  # answers arrive in bursts: write once they settle
+# Keys that move through the session from anywhere in the window, but not in these widgets,
+# which need them to edit (the country picker, the top-k spin box).
+NAVIGATION_KEYS = (
+    Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End,
+)
+KEEPS_NAVIGATION_KEYS = (QLineEdit, QAbstractSpinBox, QComboBox)
+
+
+class _KeepNavigationKeys(QObject):
+    """Installed on editing widgets: the window's navigation shortcuts yield to their own keys.
+
+    Accepting the ShortcutOverride makes Qt deliver the key to the widget instead of the shortcut."""
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in NAVIGATION_KEYS:
+            event.accept()
+        return False
 
 # (parent, *, predictor_provider, initial_folder, country) -> a QDialog with ``finished`` and,
 # optionally, ``open_result_requested(FileResult)``.
@@ -81,6 +110,9 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.catalogue = catalogue or default_catalogue()
         self.session = Session(controller)
+        self.history_path = history.default_history_path()
+        self._history_after_key = 0  # photos up to this key were listed when history was cleared
+        self._strip_width = None  # the width last given to the strip (a user's drag wins until it changes)
         self._items: dict[int, QListWidgetItem] = {}  # by photo key
         self._with_icon: set[int] = set()  # photo keys whose strip icon is their thumbnail
         self._syncing = False  # the strip is being changed to match the session: not the user
@@ -91,6 +123,18 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build_ui()
         self._build_actions()
+        self._keep_navigation_keys = _KeepNavigationKeys(self)
+        for kind in KEEPS_NAVIGATION_KEYS:
+            for widget in self.findChildren(kind):
+                widget.installEventFilter(self._keep_navigation_keys)
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(UNDO_SECONDS * 1000)
+        self._undo_timer.timeout.connect(self._undo_expired)
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(HISTORY_SAVE_DELAY_MS)
+        self._history_timer.timeout.connect(self.save_history)
         events = self.session.events
         events.added.connect(self._on_photo_added)
         events.removed.connect(self._on_photo_removed)
@@ -102,9 +146,13 @@ class MainWindow(QMainWindow):
         controller.request_started.connect(self._on_request_started)
         controller.outcome_ready.connect(self._on_outcome)
         controller.request_failed.connect(self._on_request_failed)
+        for event in (events.added, events.removed, events.changed):
+            event.connect(self._history_changed)
         geometry = settings.window_geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1180, 760)
+        if settings.remember_history:
+            self._restore_history()
 
     @property
     def entries(self) -> Mapping[int, Photo]:
@@ -158,12 +206,18 @@ class MainWindow(QMainWindow):
         self.message_label.setAccessibleName("Message")
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setAccessibleName("Undo removal")
+        self.undo_button.setToolTip("Put the photos back (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.undo_removal)
+        self.undo_button.hide()
         close = QToolButton()
         close.setText("✕")
         close.setAccessibleName("Dismiss message")
         close.setToolTip("Dismiss message (Esc)")
         close.clicked.connect(self.message_bar.hide)
         bar_layout.addWidget(self.message_label, 1)
+        bar_layout.addWidget(self.undo_button)
         bar_layout.addWidget(close)
         self.message_bar.hide()
         outer.addWidget(self.message_bar)
@@ -172,26 +226,31 @@ class MainWindow(QMainWindow):
         self.session_list = QListWidget()
         self.session_list.setObjectName("session_list")
         self.session_list.setAccessibleName("Photos in this session")
-        self.session_list.setIconSize(QSize(72, 72))
+        self.session_list.setIconSize(QSize(STRIP_ICON, STRIP_ICON))
         self.session_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.session_list.setWordWrap(False)
-        self.session_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Cut at the end: the start of a name (and of a verdict) is what tells rows apart.
+        self.session_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.session_list.setUniformItemSizes(True)  # every row as tall as the icon, whatever its text
         # Long names are elided to the strip's width rather than scrolled sideways.
         self.session_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.session_list.setMinimumWidth(150)
+        self.session_list.setMinimumWidth(STRIP_MIN_WIDTH)
+        self.session_list.setMaximumWidth(STRIP_MAX_WIDTH)
+        self.session_list.hide()  # shown with the first photo: until then the welcome screen has the room
         self.session_list.currentItemChanged.connect(self._on_current_item_changed)
         splitter.addWidget(self.session_list)
 
         self.stack = QStackedWidget()
-        self.drop_zone = DropZone()
+        self.drop_zone = DropZone(coverage=describe_coverage(self.catalogue))
         self.drop_zone.open_clicked.connect(self.open_dialog)
+        self.drop_zone.species_clicked.connect(self.show_about)
         self.card = ResultCard(self.catalogue)
         self.stack.addWidget(self.drop_zone)
         self.stack.addWidget(self.card)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([190, 990])
+        splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         outer.addWidget(splitter, 1)
 
@@ -229,8 +288,18 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Remove photo from list", QKeySequence.StandardKey.Delete, self.remove_current)
         self._action(file_menu, "&Clear this session", QKeySequence("Ctrl+Shift+Delete"), self.clear_session)
         file_menu.addSeparator()
+        self.remember_action = self._action(file_menu, "Remember &answers between launches", QKeySequence(), self.set_remember_history)
+        self.remember_action.setCheckable(True)
+        self.remember_action.setChecked(self.settings.remember_history)
+        self.remember_action.setToolTip(
+            "Keep this list's answers (file names and results, never the photos) for the next launch"
+        )
+        self.clear_history_action = self._action(file_menu, "Clear &history", QKeySequence(), self.clear_history)
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         edit_menu = menu.addMenu("&Edit")
+        self.undo_action = self._action(edit_menu, "&Undo removal", QKeySequence.StandardKey.Undo, self.undo_removal)
+        self.undo_action.setEnabled(False)
         self._action(edit_menu, "&Copy result as text", QKeySequence.StandardKey.Copy, self.copy_result)
         help_menu = menu.addMenu("&Help")
         self._action(help_menu, "Show the &log folder", QKeySequence(), self.show_log_folder)
@@ -239,6 +308,17 @@ class MainWindow(QMainWindow):
         dismiss.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         dismiss.triggered.connect(self.message_bar.hide)
         self.addAction(dismiss)
+        # Up/Down, Page Up/Down, Home/End go through the session wherever focus is (editing
+        # widgets keep them: _KeepNavigationKeys); a plain list would need focus first.
+        self.navigation_actions = {}
+        for key in NAVIGATION_KEYS:
+            action = QAction(self)
+            action.setShortcut(QKeySequence(key))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.setData(key)
+            action.triggered.connect(self._navigate)
+            self.addAction(action)
+            self.navigation_actions[key] = action
 
     def _action(self, menu, text: str, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -259,6 +339,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.controller.start)
 
     def closeEvent(self, event) -> None:
+        self._history_timer.stop()
+        if self.settings.remember_history:
+            self.save_history()
         self.settings.window_geometry = self.saveGeometry()
         self.settings.top_k = self.top_k_spin.value()
         self.settings.sync()
@@ -335,17 +418,51 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- the session, shown
 
     def classify(self, sources: list[Source]) -> list[Photo]:
-        """Add photos to the session; the first of them goes on the card."""
-        return self.session.add(sources)
+        """Add photos to the session in the order given; the first of them goes on the card."""
+        added = self.session.add(sources)
+        if added:
+            self.session_list.setFocus()  # so the arrow keys and Delete act on the new photos
+        return added
 
     @Slot()
     def remove_current(self) -> None:
-        if self.session.current_key is not None:
-            self.session.remove(self.session.current_key)
+        photo = self.session.current
+        if photo is not None:
+            self.session.remove(photo.key)
+            self._offer_undo(f"Removed {photo.name}.")
 
     @Slot()
     def clear_session(self) -> None:
-        self.session.clear()
+        count = len(self.session)
+        if count:
+            self.session.clear()
+            self._offer_undo(f"Removed {count} photo{'s' if count != 1 else ''}.")
+
+    def _offer_undo(self, text: str) -> None:
+        self.show_message(text)
+        self.undo_button.show()
+        self.undo_action.setEnabled(True)
+        self._undo_timer.start()
+
+    @Slot()
+    def undo_removal(self) -> None:
+        restored = self.session.undo_removal()
+        self._end_undo()
+        if restored:
+            self.message_bar.hide()
+            self.session_list.setFocus()
+
+    @Slot()
+    def _undo_expired(self) -> None:
+        self.session.forget_removal()
+        if self.undo_button.isVisible():
+            self.message_bar.hide()
+        self._end_undo()
+
+    def _end_undo(self) -> None:
+        self._undo_timer.stop()
+        self.undo_button.hide()
+        self.undo_action.setEnabled(False)
 
     @contextmanager
     def _changing_strip(self):
@@ -362,13 +479,17 @@ class MainWindow(QMainWindow):
             if item is not None and self.session_list.currentItem() is not item:
                 self.session_list.setCurrentItem(item)
 
-    def _on_photo_added(self, photo: Photo) -> None:
-        item = QListWidgetItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), _item_text(photo))
+    def _on_photo_added(self, photo: Photo, row: int) -> None:
+        item = QListWidgetItem(self._placeholder_icon(), "")
         item.setData(ID_ROLE, photo.key)
-        item.setToolTip(photo.source.path if isinstance(photo.source, PathSource) else photo.name)
         self._items[photo.key] = item
         with self._changing_strip():
-            self.session_list.insertItem(0, item)  # newest at the top
+            self.session_list.insertItem(row, item)
+        if photo.outcome is not None and photo.outcome.thumbnail is not None:  # put back by undo
+            item.setIcon(_square_icon(photo.outcome.thumbnail.to_qimage()))
+            self._with_icon.add(photo.key)
+        self._set_item_text(photo)
+        self.session_list.show()
         self._update_busy()
 
     def _on_photo_removed(self, photo: Photo) -> None:
@@ -376,18 +497,71 @@ class MainWindow(QMainWindow):
         self._with_icon.discard(photo.key)
         with self._changing_strip():
             self.session_list.takeItem(self.session_list.row(item))
+        self.session_list.setVisible(bool(self._items))
+        self._fit_strip()
         self._update_busy()
 
     def _on_photo_changed(self, photo: Photo) -> None:
         item = self._items[photo.key]
-        item.setText(_item_text(photo))
+        self._set_item_text(photo)
         thumbnail = photo.outcome.thumbnail if photo.outcome is not None else None
         if thumbnail is not None and photo.key not in self._with_icon:
-            item.setIcon(QIcon(QPixmap.fromImage(thumbnail.to_qimage())))
+            item.setIcon(_square_icon(thumbnail.to_qimage()))
             self._with_icon.add(photo.key)
         self._update_busy()
         if photo.key == self.session.current_key:
             self._render_current()
+
+    def _placeholder_icon(self) -> QIcon:
+        if getattr(self, "_placeholder", None) is None:
+            side = STRIP_ICON // 2
+            self._placeholder = _square_icon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon).pixmap(side, side).toImage())
+        return self._placeholder
+
+    def _set_item_text(self, photo: Photo) -> None:
+        item = self._items[photo.key]
+        text = _item_text(photo)
+        item.setText(text)
+        where = photo.source.path if isinstance(photo.source, PathSource) else photo.name
+        item.setToolTip(f"{where}\n{text.split(chr(10), 1)[1]}")  # the whole name when the row is cut short
+        self._fit_strip()
+
+    def _fit_strip(self) -> None:
+        """As wide as the longest row needs, within limits (a fraction of the window at most)."""
+        list_ = self.session_list
+        limit = max(STRIP_MIN_WIDTH, min(STRIP_MAX_WIDTH, int(self.width() * STRIP_MAX_FRACTION)))
+        metrics = list_.fontMetrics()
+        text = max(
+            (metrics.horizontalAdvance(line) for item in self._items.values() for line in item.text().split("\n")),
+            default=0,
+        )
+        chrome = STRIP_ICON + 24 + 2 * list_.frameWidth() + list_.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = max(STRIP_MIN_WIDTH, min(limit, text + chrome))
+        list_.setMaximumWidth(limit)
+        if width != self._strip_width:
+            self._strip_width = width
+            total = sum(self.splitter.sizes())
+            if total > width:
+                self.splitter.setSizes([width, total - width])
+
+    @Slot()
+    def _navigate(self) -> None:
+        key = self.sender().data()
+        page = self._rows_per_page()
+        steps = {
+            Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_PageUp: -page, Qt.Key.Key_PageDown: page,
+            Qt.Key.Key_Home: -len(self.session), Qt.Key.Key_End: len(self.session),
+        }[Qt.Key(key)]
+        self.session.move(steps)
+
+    def _rows_per_page(self) -> int:
+        row = self.session_list.sizeHintForRow(0)
+        return max(1, self.session_list.viewport().height() // row) if row > 0 else 1
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._strip_width = None  # the limit moves with the window
+        self._fit_strip()
 
     def _on_current_changed(self, photo: Photo | None) -> None:
         self._sync_current_item()
@@ -412,7 +586,12 @@ class MainWindow(QMainWindow):
             return
         self.stack.setCurrentWidget(self.card)
         if photo.outcome is not None:
-            self.card.show_outcome(photo.outcome, self.controller.model_info, self.top_k_spin.value())
+            shown = photo.outcome
+            if photo.display_error is not None:  # e.g. a remembered photo whose file has gone
+                result = shown.result
+                note = f"The photo itself could not be shown ({photo.display_error}). This is the answer it got before."
+                shown = replace(shown, result=replace(result, warnings=[*result.warnings, note]))
+            self.card.show_outcome(shown, self.controller.model_info, self.top_k_spin.value())
             self.outcome_displayed.emit(photo.outcome)
         elif photo.error is not None:
             self.card.show_message("Something went wrong", photo.error, photo.name)
@@ -468,7 +647,10 @@ class MainWindow(QMainWindow):
     def _on_model_ready(self, info: ModelInfo) -> None:
         species = sum(1 for c in info.classes if c != "not_snake")
         self.model_status.setText(f"Model ready (version {info.version}) · {species} species")
-        self.drop_zone.status.setText(f"Model ready: recognises {species} species.")
+        self.model_status.setToolTip(f"Knows {_coverage_of(info, self.catalogue)}. Help ▸ About SnakeID lists them.")
+        # Said by the loaded model itself now (its classes), in place of the catalogue's line.
+        self.drop_zone.coverage.hide()
+        self.drop_zone.status.setText(f"Model ready: knows {_coverage_of(info, self.catalogue)}.")
         self._update_busy()
         self._render_current()
 
@@ -527,15 +709,69 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def show_file_result(self, result: FileResult) -> None:
-        """Show a batch row's result here; the photo is only decoded for the card, not re-classified."""
+        """Show a batch row's result here; the photo is only decoded for the card, not re-classified.
+        A photo already listed is selected again rather than listed twice."""
         self.session.add_answered(PathSource(result.path), result)
+        self.session_list.setFocus()
         self.raise_()
         self.activateWindow()
+
+    # ---------------------------------------------------------------- history between launches
+
+    def _restore_history(self) -> None:
+        entries, current = history.load(self.history_path, self.session.max_photos)
+        if not entries:
+            return
+        photos = self.session.add_known([(PathSource(path), result) for path, result in entries])
+        found = next((p for p in photos if current is not None and p.source.path == current), None)
+        if found is not None:
+            self.session.select(found.key)
+        self.session_list.setFocus()
+        log.info("history: %d photo(s) listed again from %s", len(photos), self.history_path)
+
+    def _history_changed(self, *_args) -> None:
+        if self.settings.remember_history:
+            self._history_timer.start()  # restarted by each change: one write once they settle
+
+    @Slot()
+    def save_history(self) -> bool:
+        """Write the session's answers to the history file now; False (logged) if it could not be."""
+        current = self.session.current
+        entries = history.entries_of(self.session, after_key=self._history_after_key)
+        current_path = current.source.path if current is not None and isinstance(current.source, PathSource) else None
+        try:
+            history.save(self.history_path, entries, current_path)
+        except OSError as exc:
+            log.warning("history not saved to %s: %s", self.history_path, exc)
+            return False
+        return True
+
+    @Slot(bool)
+    def set_remember_history(self, on: bool) -> None:
+        """On: keep the answers from now on. Off: nothing is kept, and what was kept is deleted."""
+        self.settings.remember_history = on
+        self.settings.sync()
+        if self.remember_action.isChecked() != on:
+            self.remember_action.setChecked(on)
+        if on:
+            self.save_history()
+        else:
+            self._history_timer.stop()
+            history.delete(self.history_path)
+
+    @Slot()
+    def clear_history(self) -> None:
+        """Delete the stored answers; the photos listed now are not stored again (new ones are)."""
+        self._history_timer.stop()
+        history.delete(self.history_path)
+        self._history_after_key = self.session.last_key
+        self.statusBar().showMessage("History cleared: the photos listed now will not be remembered.", 5000)
 
     # ---------------------------------------------------------------- misc
 
     def show_message(self, text: str) -> None:
         log.info("message shown: %s", text)
+        self.undo_button.hide()  # an undo offer shows it again after this; Ctrl+Z keeps working meanwhile
         self.message_label.setText(text)
         self.message_bar.show()
         self.message_shown.emit(text)
@@ -563,8 +799,34 @@ class MainWindow(QMainWindow):
         AboutDialog(self.controller.model_info, self.controller.model_error, self.catalogue, self).exec()
 
 
+def _square_icon(image: QImage) -> QIcon:
+    """``image`` fitted into a full, square icon (at 2x for sharp HiDPI thumbnails). Rows take their
+    size from one item (uniform sizes), so every icon must be the same size or some get clipped."""
+    side = 2 * STRIP_ICON
+    canvas = QPixmap(side, side)
+    canvas.fill(Qt.GlobalColor.transparent)
+    fit = side // 2 if max(image.width(), image.height()) <= STRIP_ICON else side  # a file icon: not blown up
+    scaled = image.scaled(fit, fit, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    painter = QPainter(canvas)
+    painter.drawImage((side - scaled.width()) // 2, (side - scaled.height()) // 2, scaled)
+    painter.end()
+    canvas.setDevicePixelRatio(2.0)
+    return QIcon(canvas)
+
+
+def _coverage_of(info: ModelInfo, catalogue: Catalogue) -> str:
+    """What the loaded model knows, e.g. "19 species from the Philippines and southern Africa"."""
+    from dataclasses import replace as with_fields
+
+    known = {slug: catalogue.species[slug] for slug in info.classes if slug in catalogue.species}
+    return describe_coverage(with_fields(catalogue, species=known))
+
+
 def _item_text(photo: Photo) -> str:
     """The strip's two lines for a photo: its name, then where it stands."""
+    if photo.display_error is not None and photo.outcome is not None:
+        missing = "file missing" if photo.display_error_kind == "not_found" else "photo unreadable"
+        return f"{photo.name}\n{_short_verdict(photo.outcome.result)} · {missing}"
     if photo.error is not None:
         status = "error"
     elif photo.outcome is not None:

@@ -84,6 +84,18 @@ class AppSettings:
             self._qs.setValue("files/last_folder", str(folder))
 
     @property
+    def remember_history(self) -> bool:
+        """Keep the session's answers for the next launch (off unless the user turns it on)."""
+        value = self._qs.value("history/remember", False)
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in ("true", "1", "yes")
+
+    @remember_history.setter
+    def remember_history(self, on: bool) -> None:
+        self._qs.setValue("history/remember", bool(on))
+
+    @property
     def window_geometry(self) -> QByteArray | None:
         value = self._qs.value("window/geometry")
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None
