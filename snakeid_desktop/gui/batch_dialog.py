@@ -49,12 +49,16 @@ from .country_picker import CountryPicker
 from .batch_model import (
     COL_NOTES,
     COL_PATH,
+    COL_PROBABILITY,
     COL_SPECIES,
+    COL_VENOM,
+    COL_VENOM_PROBABILITY,
+    COL_VERDICT,
     HEADERS,
     BatchResultsModel,
     ThumbnailLoader,
-    column_vocabulary,
     shown_species,
+    verdict_key,
 )
 from .inference_worker import MAX_TOP_K
 
@@ -225,7 +229,8 @@ class BatchDialog(QDialog):
         for column in (COL_PATH, COL_NOTES):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         for column in range(len(HEADERS)):
-            self._fit_column(column, column_vocabulary(column))
+            self._fit_column(column, ())  # the header's width; the words come with the rows
+        self._fitted: set[tuple] = set()  # (column, kind of text) already fitted
         self.table.doubleClicked.connect(self._on_double_click)
         layout.addWidget(self.table, 1)
         self.model.rowsInserted.connect(self._update_shown)
@@ -437,8 +442,27 @@ class BatchDialog(QDialog):
             if species is not None and species.species not in known:
                 known.add(species.species)
                 self.species_filter.addItem(species.common_name, species.species)
-                # Widen the Species column for each new name: once per species, not per row.
-                self._fit_column(COL_SPECIES, (f"{species.common_name} ({species.scientific_name})?",))
+            self._fit_row(r, species)
+
+    def _fit_row(self, result: FileResult, species) -> None:
+        """Widen the short columns for what this row says, measuring only a kind of text not seen
+        before (a new species, verdict or venom wording): a few per run, not one per row."""
+        pred = result.prediction if result.ok else None
+        kinds = (
+            (COL_VERDICT, verdict_key(result)),
+            (COL_SPECIES, species.species if species is not None else None),
+            (COL_VENOM, (pred.risk, species.venomous if species is not None else None) if pred else None),
+            (COL_VENOM_PROBABILITY, "unknown" if pred is not None and pred.venom_probability is None else None),
+        )
+        for column, kind in kinds:
+            if kind is None or (column, kind) in self._fitted:
+                continue
+            self._fitted.add((column, kind))
+            self._fit_column(column, (self.model.text_for(result, column),))
+        if (COL_PROBABILITY, "number") not in self._fitted:
+            self._fitted.add((COL_PROBABILITY, "number"))
+            for column in (COL_PROBABILITY, COL_VENOM_PROBABILITY):
+                self._fit_column(column, ("100.0 %",))
 
     def _fit_column(self, column: int, texts) -> None:
         """Widen ``column`` (never narrow it: the user may have widened it) to fit its header and ``texts``."""

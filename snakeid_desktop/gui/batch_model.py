@@ -27,12 +27,16 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
 from ..export import verdict_probability
 from ..results import FileResult
-from ..safety import VENOM_STATUSES, VERDICT_LABELS, counts_as_venomous, venom_words
+from ..safety import VERDICT_LABELS, counts_as_venomous, venom_words
 
 log = logging.getLogger(__name__)
 
 COL_PATH, COL_VERDICT, COL_SPECIES, COL_PROBABILITY, COL_VENOM_PROBABILITY, COL_VENOM, COL_NOTES = range(7)
 HEADERS = ("Photo", "Verdict", "Species", "Confidence in verdict", "Venomous chance", "Venom", "Warnings / error")
+# Two-line headers over the narrow number columns, so their width is the numbers', not the words'.
+# Screen readers get HEADERS (AccessibleTextRole).
+SHOWN_HEADERS = tuple(h.replace(" ", "\n", 1) if i in (COL_PROBABILITY, COL_VENOM_PROBABILITY) else h
+                      for i, h in enumerate(HEADERS))
 # The numbers' definitions, shown as header tooltips: the same as the CSV's verdict_probability and
 # venom_probability columns (see export.py).
 HEADER_TIPS = {
@@ -74,19 +78,6 @@ def venom_chance(result: FileResult) -> float | None:
 
 def _percent(value: float | None) -> str:
     return f"{value * 100:.1f} %" if value is not None else ""
-
-
-def column_vocabulary(col: int) -> tuple[str, ...]:
-    """Every text a fixed-vocabulary column can show (the view sizes those columns from this instead of
-    measuring rows: measuring on each chunk made 100k rows arrive ten times slower)."""
-    if col == COL_VERDICT:
-        return (*VERDICT_LABELS.values(), "Error")
-    if col in (COL_PROBABILITY, COL_VENOM_PROBABILITY):
-        return ("100.0 %", "Unknown")
-    if col == COL_VENOM:
-        words = [venom_words(status).capitalize() for status in VENOM_STATUSES]
-        return (*words, *(f"⚠ {w}" for w in words), "⚠ May be venomous")
-    return ()
 
 
 class ThumbnailLoader(QObject):
@@ -304,6 +295,8 @@ class BatchResultsModel(QAbstractTableModel):
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
+            return SHOWN_HEADERS[section]
+        if role == Qt.ItemDataRole.AccessibleTextRole:
             return HEADERS[section]
         if role == Qt.ItemDataRole.ToolTipRole:
             return HEADER_TIPS.get(section)
@@ -347,6 +340,10 @@ class BatchResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_PROBABILITY, COL_VENOM_PROBABILITY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def text_for(self, result: FileResult, col: int) -> str:
+        """The text ``result`` shows in column ``col`` (what DisplayRole gives for its cell)."""
+        return self._display(result, col)
 
     def _display(self, result: FileResult, col: int) -> str:
         pred = result.prediction if result.ok else None
