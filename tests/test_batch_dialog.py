@@ -687,6 +687,13 @@ def test_the_folder_picker_takes_a_folder_that_does_not_exist_yet(qtbot, tmp_pat
     assert picker.chosen == str(tmp_path / "brand new" / "sorted")
     assert not (tmp_path / "brand new").exists()  # created only once the sort is confirmed
 
+    typed = DestinationPicker(None, "Folder to sort the photos into", str(tmp_path))
+    qtbot.addWidget(typed)
+    typed.show()
+    typed.findChild(QLineEdit, "fileNameEdit").setText("Sorted snakes")  # a bare new name, as people type it
+    typed.accept()
+    assert typed.chosen == str(tmp_path / "Sorted snakes") and not (tmp_path / "Sorted snakes").exists()
+
     (tmp_path / "existing").mkdir()
     again = DestinationPicker(None, "Folder to sort the photos into", str(tmp_path))
     qtbot.addWidget(again)
