@@ -20,25 +20,35 @@ it as text instead of running it as a formula (OWASP's advice against CSV inject
 named ``=HYPERLINK(...).jpg`` is listed as ``'=HYPERLINK(...).jpg``. Use the JSON for exact
 names: in the CSV a name that is not valid UTF-8 appears only in its ``\\xNN`` form.
 
-=================  ==========================================================================
-path               the file as scanned (undecodable bytes as ``\\xNN``)
-status             ``ok`` or ``error``
-error              the error message (empty when ok)
-verdict            ``species``, ``unsure``, ``not_snake`` or ``outside_coverage`` (empty on error)
-risk               ``true`` when the venom warning is on (venom_probability reached the model's threshold,
-                   whatever the verdict; always for ``outside_coverage``), else ``false``
-venom_probability  calibrated probability of a venomous snake (all venomous species in play), 0..1, six
-                   decimals; empty on error or for ``outside_coverage``
-country            the country code the answer assumed (empty: anywhere)
-country_source     ``gps`` (the photo's own location) or ``option`` (the user's choice); empty: none
-species            slug of the most likely species (empty on error)
-scientific_name    of that species
-common_name        of that species
-probability        its calibrated probability, 0..1, six decimals
-venomous           its venom status: ``yes``, ``mild``, ``no`` or ``unknown`` (counts as venomous)
-top_k              all candidates as ``slug:probability`` joined by ``;``
-warnings           warnings joined by `` | `` (e.g. a truncated file decoded partially)
-=================  ==========================================================================
+===================  ==========================================================================
+path                 the file as scanned (undecodable bytes as ``\\xNN``)
+status               ``ok`` or ``error``
+error                the error message (empty when ok)
+verdict              ``species``, ``unsure``, ``not_snake`` or ``outside_coverage`` (empty on error)
+risk                 ``true`` when the venom warning is on (venom_probability reached the model's threshold,
+                     whatever the verdict; always for ``outside_coverage``), else ``false``
+venom_probability    calibrated probability of a venomous snake (all venomous species in play), 0..1, six
+                     decimals; empty on error or for ``outside_coverage``
+country              the country code the answer assumed (empty: anywhere)
+country_source       ``gps`` (the photo's own location) or ``option`` (the user's choice); empty: none
+species              slug of the most likely species, whatever the verdict (also for ``not_snake``: the
+                     species it would be if it were a snake); empty on error or for ``outside_coverage``
+scientific_name      of that species
+common_name          of that species
+probability          its calibrated probability, 0..1, six decimals (the species', not the verdict's:
+                     see ``verdict_probability``)
+venomous             its venom status: ``yes``, ``mild``, ``no`` or ``unknown`` (counts as venomous)
+top_k                all candidates as ``slug:probability`` joined by ``;``
+warnings             warnings joined by `` | `` (e.g. a truncated file decoded partially)
+verdict_probability  the probability behind the verdict, 0..1, six decimals: the top species' for
+                     ``species`` and ``unsure``, the not-a-snake probability for ``not_snake``; empty for
+                     ``outside_coverage`` and on error. The batch window's "Confidence in verdict" column
+                     shows exactly this (:func:`verdict_probability`), its "Venomous chance" column
+                     ``venom_probability``.
+===================  ==========================================================================
+
+Columns are only ever added at the end (``verdict_probability`` came last), so a script that reads
+them by position keeps working.
 
 :func:`is_replaceable_export` tells an earlier export (which ``snakeid batch`` may replace)
 from anybody else's file, by its first bytes: see there.
@@ -81,6 +91,7 @@ CSV_COLUMNS = (
     "venomous",
     "top_k",
     "warnings",
+    "verdict_probability",
 )
 WARNING_SEPARATOR = " | "
 
@@ -92,6 +103,20 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 def neutralise_formula(cell: str) -> str:
     """``'`` before a cell a spreadsheet would otherwise evaluate (OWASP's recommendation)."""
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
+def verdict_probability(result: FileResult) -> float | None:
+    """The probability behind the row's verdict (one definition for the CSV and the batch table).
+
+    ``species`` / ``unsure``: the top species' calibrated probability; ``not_snake``: the
+    not-a-snake probability; ``outside_coverage`` (no species in play) and errors: None.
+    """
+    pred = result.prediction
+    if not result.ok or pred is None or pred.verdict == "outside_coverage":
+        return None
+    if pred.verdict == "not_snake":
+        return pred.not_snake_probability
+    return pred.best.probability if pred.best is not None else None
 
 
 def csv_row(result: FileResult) -> dict[str, str]:
@@ -118,15 +143,24 @@ def _csv_values(result: FileResult) -> dict[str, str]:
         "venomous": best["venomous"] if best else "",
         "top_k": ";".join(f"{c['species']}:{c['probability']:.6f}" for c in data["top"]),
         "warnings": WARNING_SEPARATOR.join(data["warnings"]),
+        "verdict_probability": _six(verdict_probability(result)),
     }
+
+
+def _six(value: float | None) -> str:
+    return f"{value:.6f}" if value is not None else ""
 
 
 _TEMP_SUFFIX = ".part"
 # mkstemp's random part: 8 characters from this alphabet (CPython's tempfile._RandomNameSequence).
 _TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
 _CSV_HEADER = ",".join(CSV_COLUMNS).encode()
-# Exports written before the venom-probability and region columns are ours too.
-_OLDER_CSV_HEADERS = (b"path,status,error,verdict,risk,species,scientific_name,common_name,probability,venomous,top_k,warnings",)
+# Exports written before the venom-probability and region columns, and before verdict_probability, are ours too.
+_OLDER_CSV_HEADERS = (
+    b"path,status,error,verdict,risk,species,scientific_name,common_name,probability,venomous,top_k,warnings",
+    b"path,status,error,verdict,risk,venom_probability,country,country_source,species,scientific_name,common_name,"
+    b"probability,venomous,top_k,warnings",
+)
 # Our JSON as JsonResultWriter or `snakeid classify --json` writes it: an empty array, or an array
 # whose first object starts with "path". Only the first bytes are read.
 _JSON_START = re.compile(rb'\A\s*\[\s*(\]|\{\s*"path"\s*:)')

@@ -1,6 +1,10 @@
 """Copy (or, when explicitly asked, move) classified photos into per-verdict folders, undoably.
 
-Layout under the chosen destination: ``<species-slug>/``, ``unsure/``, ``not_snake/``, ``errors/``.
+Layout under the chosen destination: one folder per species, named for people
+(``Naja philippinensis (Philippine cobra)/``), ``A snake SnakeID does not know/`` (the ``other_snake``
+class), ``unsure/``, ``not a snake/``, ``outside coverage/`` and ``errors/`` (photos that could not be
+classified). Sorts made before these names used slugs (``naja-philippinensis/``, ``not_snake/``); their
+manifests name the real paths, so undoing them works unchanged.
 Nothing is ever overwritten: a name already taken gets `` (1)``, `` (2)``... and the target is
 created exclusively (``open(..., "xb")`` / ``os.link``), so even a file appearing meanwhile is safe.
 Copies keep the original's modification time; the originals are only read.
@@ -12,14 +16,17 @@ still exactly as copied (same size, mtime and SHA-256 of the content) and moves 
 back where nothing has taken their place, then removes the folders the sort created if they
 are empty. Undoing twice reports "already undone" and changes nothing.
 
-Class names become folder names only after :func:`safe_folder_name` (no separators, NUL,
-``.``/``..``), and every target must resolve inside the destination. A symbolic link is
+Folder names are made safe on every OS by :func:`safe_folder_name` (no separators, NUL or other
+controls, none of Windows' ``<>:"|?*``, no trailing dot or space, no reserved device name such as
+``CON`` or ``LPT1``, at most :data:`MAX_FOLDER_NAME_BYTES`), and every target must resolve inside the
+destination. A symbolic link is
 copied as the file it points to; moved, it stays a link that reaches the same file (a relative
 link is rewritten for its new folder) and undo puts back the original link text.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +35,7 @@ import shutil
 import stat
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,12 +43,28 @@ from pathlib import Path
 
 from . import paths
 from .checksums import sha256_file
+from .errors import SnakeIDError
 from .results import FileResult
+from .safety import OTHER_SNAKE
 
-UNSURE, NOT_SNAKE, ERRORS = "unsure", "not_snake", "errors"
+# Categories (the manifest's ``category``, ``SortSummary.by_category``): a species slug or one of these.
+UNSURE, NOT_SNAKE, OUTSIDE_COVERAGE, ERRORS = "unsure", "not_snake", "outside_coverage", "errors"
+# The folders for categories that are not a species. Lower case, the app's own words: they read as
+# "not a species" beside the capitalised species folders. ``unsure`` and ``errors`` keep the names
+# earlier sorts used, so re-sorting into the same destination fills the same folders.
+VERDICT_FOLDERS = {
+    UNSURE: "unsure",
+    NOT_SNAKE: "not a snake",
+    OUTSIDE_COVERAGE: "outside coverage",
+    ERRORS: "errors",
+}
+OTHER_SNAKE_FOLDER = "A snake SnakeID does not know"  # the catalogue's name for the other_snake class
 MANIFEST_SUFFIX = ".jsonl"
 UNDONE_SUFFIX = ".undone.jsonl"
 _MAX_RENAMES = 100_000
+# ext4, APFS and NTFS allow 255 per name; far less leaves room for the destination and the file
+# name under Windows' 260-character path limit.
+MAX_FOLDER_NAME_BYTES = 100
 
 
 def default_manifest_dir() -> Path:
@@ -48,24 +72,60 @@ def default_manifest_dir() -> Path:
 
 
 def category_for(result: FileResult) -> str:
-    """Folder name for one result: the species slug, or unsure / not_snake / errors."""
+    """Category of one result: the species slug, or unsure / not_snake / outside_coverage / errors."""
     pred = result.prediction
     if not result.ok or pred is None:
         return ERRORS
     if pred.verdict == "species" and pred.best is not None:
         return pred.best.species
-    return NOT_SNAKE if pred.verdict == "not_snake" else UNSURE
+    if pred.verdict in (NOT_SNAKE, OUTSIDE_COVERAGE):
+        return pred.verdict
+    return UNSURE
 
 
-# Separators, NUL and other controls, and what Windows reserves: a class name is data, not a path.
+def folder_name_for(result: FileResult) -> str:
+    """The folder one result goes into, readable and safe: ``Naja philippinensis (Philippine cobra)``,
+    ``unsure``, ``not a snake``..."""
+    category = category_for(result)
+    if category in VERDICT_FOLDERS:
+        return VERDICT_FOLDERS[category]
+    best = result.prediction.best
+    if best.species == OTHER_SNAKE:
+        return OTHER_SNAKE_FOLDER
+    scientific, common = best.scientific_name.strip(), best.common_name.strip()
+    if not scientific:
+        readable = common or best.species
+    elif common and common.casefold() != scientific.casefold():
+        readable = f"{scientific} ({common})"
+    else:
+        readable = scientific
+    return safe_folder_name(readable)
+
+
+# Separators, NUL and other controls, and what Windows forbids: a class name is data, not a path.
 _UNSAFE_IN_FOLDER_NAME = re.compile(r'[/\\\x00-\x1f\x7f<>:"|?*]')
+# Windows opens these devices whatever the extension ("nul.txt" too); superscript digits count as well.
+_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"{dev}{n}" for dev in ("COM", "LPT") for n in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")]
+)
 
 
 def safe_folder_name(category: str) -> str:
-    """``category`` as one plain folder name: never a path, never ``.``/``..`` or empty."""
-    name = _UNSAFE_IN_FOLDER_NAME.sub("_", category).strip().rstrip(". ")
-    if not name or set(name) <= {"."}:
+    """``category`` as one plain folder name, valid on Windows, macOS and Linux alike.
+
+    Never a path, never ``.``/``..`` or empty; forbidden characters become ``_``; no trailing dot or
+    space (Windows drops them); a reserved device name gets a leading ``_``; longer than
+    :data:`MAX_FOLDER_NAME_BYTES` in UTF-8 it is cut and a short hash of the full name keeps it distinct.
+    """
+    name = unicodedata.normalize("NFC", category)  # macOS stores names decomposed: one spelling everywhere
+    name = _UNSAFE_IN_FOLDER_NAME.sub("_", name).strip().rstrip(". ")
+    if not name or name.split(".")[0].rstrip(" ").upper() in _RESERVED_NAMES:
         name = "_" + name
+    if len(name.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:
+        tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+        cut = name.encode("utf-8")[: MAX_FOLDER_NAME_BYTES - len(tag)].decode("utf-8", "ignore")
+        name = cut.rstrip(". ") + tag
     return name
 
 
@@ -167,6 +227,10 @@ def _unlink_source_or_undo(src: Path, target: Path) -> None:
         raise
 
 
+class DestinationError(SnakeIDError):
+    """The destination folder cannot be used (cannot be created, or is a file): nothing was sorted."""
+
+
 @dataclass
 class SortSummary:
     manifest: Path | None
@@ -174,7 +238,30 @@ class SortSummary:
     done: int = 0
     problems: list[str] = field(default_factory=list)
     cancelled: bool = False
-    by_category: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)  # category (slug, "errors"...) -> photos
+    # Folder name -> photos put there: every folder this sort filled, errors/ included. A folder the
+    # sort made and then could not fill is removed again, so no empty, uncounted folder is left.
+    folders: dict[str, int] = field(default_factory=dict)
+    created_destination: bool = False  # the destination did not exist: the sort made it (undo removes it)
+
+
+def _make_destination(destination: Path) -> list[Path]:
+    """Create ``destination`` and any missing parents; returns those it made, outermost first."""
+    missing = []
+    probe = destination
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DestinationError(f"{destination} is a file, not a folder; nothing was sorted.") from None
+    except OSError as exc:
+        raise DestinationError(
+            f"Could not create the folder {destination} ({exc.strerror or exc}); nothing was sorted.") from None
+    if not destination.is_dir():
+        raise DestinationError(f"{destination} is not a folder; nothing was sorted.")
+    return list(reversed(missing))
 
 
 class _Manifest:
@@ -205,20 +292,25 @@ def sort_results(
     cancel_event: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> SortSummary:
-    """Copy (default) or move each result's file into ``destination/<category>/``.
+    """Copy (default) or move each result's file into ``destination/<folder_name_for(result)>/``.
 
+    A missing destination is created with its parents (and recorded, so undo removes it when it is
+    empty again); one that cannot be created raises :class:`DestinationError` before anything else.
     A file that cannot be copied is listed in ``problems`` and the rest go on. Moving is
     only done when ``move=True``: the caller must have asked the user to confirm it.
     """
     destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
+    created = _make_destination(destination)
     mode = "move" if move else "copy"
     manifest = _Manifest(
         Path(manifest_dir) if manifest_dir else default_manifest_dir(),
         {"mode": mode, "destination": str(destination.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
     )
-    summary = SortSummary(manifest=manifest.path, mode=mode)
-    made_folders: set[str] = set()
+    summary = SortSummary(manifest=manifest.path, mode=mode, created_destination=bool(created))
+    for folder in created:  # outermost first: undo removes folders in reverse, innermost first
+        manifest.append({"kind": "folder", "path": str(folder)})
+    made_folders: dict[str, Path] = {}  # folders this sort created, by name
+    seen_folders: set[str] = set()
     # Every target must resolve inside this, links followed, whatever a class name says.
     dest_real = os.path.realpath(destination)
     try:
@@ -227,20 +319,21 @@ def sort_results(
                 summary.cancelled = True
                 break
             category = category_for(result)
-            folder_name = safe_folder_name(category)
+            folder_name = folder_name_for(result)
             folder = destination / folder_name
             src = Path(result.path)
             try:
                 if not _plain_name(src.name):
                     summary.problems.append(f"{src}: not {mode}d: it has no usable file name.")
                     continue
-                if folder_name not in made_folders:
+                if folder_name not in seen_folders:
                     try:
                         folder.mkdir()
                         manifest.append({"kind": "folder", "path": str(folder)})
+                        made_folders[folder_name] = folder
                     except FileExistsError:
                         pass
-                    made_folders.add(folder_name)
+                    seen_folders.add(folder_name)
                 if not _inside(dest_real, str(folder)):
                     summary.problems.append(f"{src}: not {mode}d: {folder} leads outside {destination}.")
                     continue
@@ -265,9 +358,14 @@ def sort_results(
                 continue
             summary.done += 1
             summary.by_category[category] = summary.by_category.get(category, 0) + 1
+            summary.folders[folder_name] = summary.folders.get(folder_name, 0) + 1
             if on_progress is not None:
                 on_progress(summary.done)
     finally:
+        for name, folder in made_folders.items():
+            if name not in summary.folders:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)  # made for a photo that then failed; only if still empty
         manifest.close()
     return summary
 

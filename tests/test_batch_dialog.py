@@ -238,9 +238,13 @@ def test_sort_into_folders_and_undo(qtbot, tmp_path, predictor, monkeypatch):
     dialog = open_dialog(qtbot, folder, lambda: predictor)
     run_to_end(qtbot, dialog)
     dest = tmp_path / "sorted"
+    asked = []
+    monkeypatch.setattr(dialog, "_confirm_sort", lambda *args: asked.append(args) or True)
 
     with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
         assert dialog.sort_into(dest)
+    # Copying asked first too: how many photos, into how many folders, where, and that it is new.
+    assert asked == [(len(everything), len(dialog.last_sort.folders), dest, False, True)]
     assert dialog.last_sort.done == len(everything) and dialog.last_sort.mode == "copy"
     copies = [p for p in dest.rglob("*") if p.is_file()]
     assert len(copies) == len(everything)
@@ -249,8 +253,9 @@ def test_sort_into_folders_and_undo(qtbot, tmp_path, predictor, monkeypatch):
     assert dialog.undo_button.isEnabled()
 
     # Moving needs a confirmation; refusing it changes nothing.
-    monkeypatch.setattr(dialog, "_confirm_move", lambda count, destination: False)
+    monkeypatch.setattr(dialog, "_confirm_sort", lambda count, folders, destination, move, new: False)
     assert not dialog.sort_into(tmp_path / "moved", move=True)
+    assert dialog.status_label.text() == "Nothing was moved."
     assert not (tmp_path / "moved").exists() and snapshot(everything) == before
 
     with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
@@ -267,7 +272,7 @@ def test_confirmed_move_and_undo(qtbot, tmp_path, predictor, monkeypatch):
     before = snapshot(everything)
     dialog = open_dialog(qtbot, folder, lambda: predictor)
     run_to_end(qtbot, dialog)
-    monkeypatch.setattr(dialog, "_confirm_move", lambda count, destination: True)
+    monkeypatch.setattr(dialog, "_confirm_sort", lambda count, folders, destination, move, new: move)
     with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
         assert dialog.sort_into(tmp_path / "moved", move=True)
     assert not any(p.exists() for p in everything)
@@ -471,3 +476,252 @@ def test_the_dialogs_region_applies_to_every_row(qtbot, tmp_path, predictor):
     dialog.country_picker.set_country(None)
     run_to_end(qtbot, dialog)  # anywhere: a different cache key, so answered afresh
     assert {r.prediction.country for r in dialog.model.results()} == {None}
+
+
+# ---------------------------------------------------------------- polish and accessibility
+
+
+def _rows():
+    from snakeid_desktop.results import Candidate, FileResult, Prediction
+
+    mamba = Candidate("dendroaspis-polylepis", "Dendroaspis polylepis", "Black mamba", 0.059, "yes")
+    mystery = Candidate("x-unknown", "Xus unknownus", "Mystery snake", 0.7, "unknown")
+    return [
+        FileResult("/p/cat.jpg", Prediction("not_snake", False, (mamba,), 0.895, 0.07)),
+        FileResult("/p/mamba.jpg", Prediction("species", True, (mamba,), 0.01, 0.81)),
+        FileResult("/p/odd.jpg", Prediction("unsure", True, (mystery,), 0.1, 0.75)),
+        FileResult("/p/iceland.jpg", Prediction("outside_coverage", True, (), 0.2, None, country="IS")),
+        FileResult("/p/bad.jpg", error="/p/bad.jpg: not an image file.", error_kind="not_an_image"),
+    ]
+
+
+def test_the_table_and_the_csv_give_the_same_numbers(qtbot, tmp_path):
+    """One definition: "Confidence in verdict" is the CSV's verdict_probability, "Venomous chance" its
+    venom_probability (a not-a-snake row shows 89.5 % there, and so does the CSV, beside the top species' 5.9 %)."""
+    from snakeid_desktop.export import export_results
+    from snakeid_desktop.gui.batch_model import COL_PROBABILITY, COL_VENOM_PROBABILITY, HEADERS, BatchResultsModel
+
+    model = BatchResultsModel()
+    model.append_results(_rows())
+    export_results(model.results(), csv_path=tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert (HEADERS[COL_PROBABILITY], HEADERS[COL_VENOM_PROBABILITY]) == ("Confidence in verdict", "Venomous chance")
+
+    def as_percent(cell: str) -> str:
+        return f"{float(cell) * 100:.1f} %" if cell else ""
+
+    for r, csv_row in enumerate(rows):
+        assert model.data(model.index(r, COL_PROBABILITY)) == as_percent(csv_row["verdict_probability"])
+        if csv_row["verdict"] != "outside_coverage":
+            assert model.data(model.index(r, COL_VENOM_PROBABILITY)) == as_percent(csv_row["venom_probability"])
+    assert model.data(model.index(0, COL_PROBABILITY)) == "89.5 %" and rows[0]["probability"] == "0.059000"
+    assert model.data(model.index(3, COL_VENOM_PROBABILITY)) == "Unknown"
+    assert model.headerData(COL_PROBABILITY, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_cells_read_aloud_say_what_symbols_and_colour_show(qtbot):
+    from snakeid_desktop.gui.batch_model import COL_SPECIES, COL_VENOM, COL_VERDICT, BatchResultsModel
+
+    model = BatchResultsModel()
+    model.append_results(_rows())
+    spoken = lambda row, col: model.data(model.index(row, col), Qt.ItemDataRole.AccessibleTextRole)  # noqa: E731
+    assert model.data(model.index(1, COL_VENOM)) == "⚠ Venomous"
+    assert spoken(1, COL_VENOM) == "Venom warning: Venomous"
+    assert spoken(0, COL_SPECIES) == "No species named" and spoken(0, COL_VENOM) == "No venom warning"
+    assert spoken(4, COL_VERDICT) == "Error: could not be classified"  # shown as red "Error"
+    assert spoken(1, COL_SPECIES) == model.data(model.index(1, COL_SPECIES))  # plain text is read as shown
+
+
+def test_accessible_names_of_the_whole_dialog(qtbot, tmp_path):
+    from PySide6.QtGui import QAccessible
+
+    dialog = open_dialog(qtbot, tmp_path, lambda: None)
+    dialog.model.append_results(_rows())
+    dialog.resize(1360, 800)
+    qtbot.waitExposed(dialog)
+    found, unnamed = {}, []
+    interactive = {QAccessible.Role.Button, QAccessible.Role.CheckBox, QAccessible.Role.ComboBox,
+                   QAccessible.Role.EditableText, QAccessible.Role.SpinBox, QAccessible.Role.ProgressBar,
+                   QAccessible.Role.Table}
+
+    def walk(iface, depth=0):
+        if iface is None or not iface.isValid() or depth > 8:
+            return
+        widget = iface.object()
+        # On Linux Qt names a combo box by its current text (the label is a relation): ask the widget too.
+        name = iface.text(QAccessible.Text.Name) or ""
+        own = widget.accessibleName() if hasattr(widget, "accessibleName") else ""
+        found.setdefault(iface.role(), []).append(own or name)
+        if iface.role() in interactive and not (own or name):
+            unnamed.append((iface.role(), widget))
+        if iface.role() != QAccessible.Role.ComboBox:  # skip the 250 countries
+            for k in range(iface.childCount()):
+                walk(iface.child(k), depth + 1)
+
+    walk(QAccessible.queryAccessibleInterface(dialog))
+    assert not unnamed
+    names = {n for ns in found.values() for n in ns}
+    assert {"Folder of photos to classify", "Classification progress", "Results", "Show verdict", "Show species",
+            "Minimum confidence in verdict", "Start classifying", "Cancel the run", "Export CSV", "Export JSON",
+            "Copy into per-species folders", "Move instead of copy", "Undo last sort", "Close",
+            "Where were these photos taken?"} <= names
+    # The table's cells as a screen reader gets them, the warning sign put into words.
+    cells = found[QAccessible.Role.Cell]
+    assert "Venom warning: Venomous" in cells and "Black mamba (Dendroaspis polylepis)" in cells
+    assert "Confidence in verdict" in found[QAccessible.Role.ColumnHeader]
+
+
+def test_short_columns_fit_their_words_at_1360(qtbot, tmp_path):
+    from PySide6.QtWidgets import QHeaderView
+
+    from snakeid_desktop.gui.batch_model import COL_NOTES, COL_SPECIES, COL_VENOM, COL_VERDICT
+
+    dialog = open_dialog(qtbot, tmp_path, lambda: None)
+    dialog.resize(1360, 800)
+    qtbot.waitExposed(dialog)
+    dialog._add_results(tuple(_rows()))  # as a run delivers them, after the window is shown
+    header = dialog.table.horizontalHeader()
+    assert header.sectionResizeMode(COL_PATH) == header.sectionResizeMode(COL_NOTES) == QHeaderView.ResizeMode.Stretch
+    shown = {dialog.model.data(dialog.model.index(r, COL_VENOM)) for r in range(dialog.model.rowCount())}
+    assert "⚠ Venom status unknown: treat as venomous" in shown
+    for column in range(dialog.model.columnCount()):
+        if column in (COL_PATH, COL_NOTES):
+            continue
+        widest = max(dialog.table.sizeHintForColumn(column), header.sectionSizeHint(column))
+        assert dialog.table.columnWidth(column) >= widest, dialog.model.headerData(column, Qt.Orientation.Horizontal)
+    assert dialog.table.columnWidth(COL_VERDICT) > dialog.table.fontMetrics().horizontalAdvance("Outside coverage")
+    assert dialog.table.columnWidth(COL_SPECIES) > dialog.table.fontMetrics().horizontalAdvance(
+        "Mystery snake (Xus unknownus)?")
+    assert dialog.table.columnWidth(COL_PATH) >= 150  # what is left still shows a path
+
+
+def test_the_progress_bar_counts_only_a_run(qtbot, tmp_path, predictor, monkeypatch):
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=2)
+    total = len(files["good"]) + len(files["bad"])
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    assert dialog.progress_bar.text() == ""  # not "0 / 1" before anything ran
+    monkeypatch.setattr(dialog, "_confirm_sort", lambda *args: True)
+    run_to_end(qtbot, dialog)
+    assert dialog.progress_bar.text() == f"{total} / {total} photos"
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        dialog.sort_into(tmp_path / "sorted")
+    assert dialog.progress_bar.text() == f"{total} / {total} photos"  # still the run's, not the sort's
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        dialog.undo_last_sort()
+    assert dialog.progress_bar.text() == f"{total} / {total} photos"
+
+    fresh = open_dialog(qtbot, folder, lambda: predictor)  # a window that never ran: undo shows no count
+    fresh.model.append_results(dialog.model.results())
+    monkeypatch.setattr(fresh, "_confirm_sort", lambda *args: True)
+    with qtbot.waitSignal(fresh.job_finished, timeout=30_000):
+        fresh.sort_into(tmp_path / "again")
+    with qtbot.waitSignal(fresh.job_finished, timeout=30_000):
+        assert fresh.undo_last_sort()
+    assert fresh.progress_bar.text() == "" and "1 / 1" not in fresh.progress_bar.text()
+
+
+def test_copying_asks_with_the_numbers_and_cancel_copies_nothing(qtbot, tmp_path, predictor):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    folder = tmp_path / "photos"
+    files = make_folder(folder, good=3)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    dest = tmp_path / "new" / "sorted"
+    seen = []
+
+    def answer(button_text_start):
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        seen.append((box.windowTitle(), box.text()))
+        button = next(b for b in box.buttons() if b.text().startswith(button_text_start))
+        button.click()
+
+    total = len(files["good"]) + len(files["bad"])
+    QTimer.singleShot(0, lambda: answer("Cancel"))
+    assert not dialog.sort_into(dest)
+    assert seen[0][0] == "Copy the photos?"
+    assert f"Copy {total} photos into " in seen[0][1] and str(dest) in seen[0][1] and "will be created" in seen[0][1]
+    assert not (tmp_path / "new").exists() and dialog.status_label.text() == "Nothing was copied."
+
+    QTimer.singleShot(0, lambda: answer("Copy"))
+    with qtbot.waitSignal(dialog.job_finished, timeout=30_000):
+        assert dialog.sort_into(dest)
+    folders = sorted(p.name for p in dest.iterdir())
+    assert f"into {len(folders)} folders" in seen[1][1] and "errors" in folders
+    # The count after the sort names every folder it filled, errors/ too.
+    status = dialog.status_label.text()
+    assert status.startswith(f"Copied {total} photos into {len(folders)} folders in {dest}.")
+    assert f"{len(files['bad'])} that could not be classified went into “errors”" in status
+
+
+def test_a_destination_that_is_a_file_is_refused_before_asking(qtbot, tmp_path, predictor, monkeypatch):
+    folder = tmp_path / "photos"
+    make_folder(folder, good=1)
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    monkeypatch.setattr(dialog, "_confirm_sort", lambda *args: pytest.fail("asked about an unusable folder"))
+    blocker = tmp_path / "a file"
+    blocker.write_bytes(b"mine")
+    assert not dialog.sort_into(blocker)
+    assert dialog.status_label.text() == f"{blocker} is a file, not a folder. Nothing was copied."
+    assert not dialog.sort_into(blocker / "sorted")
+    assert "Cannot create the folder" in dialog.status_label.text()
+    assert blocker.read_bytes() == b"mine"
+
+
+def test_the_folder_picker_takes_a_folder_that_does_not_exist_yet(qtbot, tmp_path):
+    from PySide6.QtWidgets import QLineEdit
+
+    from snakeid_desktop.gui.batch_dialog import DestinationPicker
+
+    picker = DestinationPicker(None, "Folder to sort the photos into", str(tmp_path))
+    qtbot.addWidget(picker)
+    picker.show()
+    name_field = picker.findChild(QLineEdit, "fileNameEdit")
+    name_field.setText(str(tmp_path / "brand new" / "sorted"))
+    picker.accept()
+    assert picker.result() == picker.DialogCode.Accepted
+    assert picker.chosen == str(tmp_path / "brand new" / "sorted")
+    assert not (tmp_path / "brand new").exists()  # created only once the sort is confirmed
+
+    typed = DestinationPicker(None, "Folder to sort the photos into", str(tmp_path))
+    qtbot.addWidget(typed)
+    typed.show()
+    typed.findChild(QLineEdit, "fileNameEdit").setText("Sorted snakes")  # a bare new name, as people type it
+    typed.accept()
+    assert typed.chosen == str(tmp_path / "Sorted snakes") and not (tmp_path / "Sorted snakes").exists()
+
+    (tmp_path / "existing").mkdir()
+    again = DestinationPicker(None, "Folder to sort the photos into", str(tmp_path))
+    qtbot.addWidget(again)
+    again.show()
+    again.findChild(QLineEdit, "fileNameEdit").setText(str(tmp_path / "existing"))
+    again.accept()
+    assert again.chosen == str(tmp_path / "existing")
+
+
+def test_export_starts_in_documents_with_a_telling_name(qtbot, tmp_path, predictor, monkeypatch):
+    import platformdirs
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "Field trip"
+    make_folder(folder, good=1)
+    documents = tmp_path / "Documents"
+    documents.mkdir()
+    monkeypatch.setattr(platformdirs, "user_documents_dir", lambda: str(documents))
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda parent, title, start, filters: asked.append(start) or ("", "")))
+    dialog = open_dialog(qtbot, folder, lambda: predictor)
+    run_to_end(qtbot, dialog)
+    dialog._ask_export("csv")
+    assert asked == [str(documents / f"snakeid-Field trip-{time.strftime('%Y-%m-%d')}.csv")]
+    assert not list(documents.iterdir()) and not list(folder.glob("snakeid-*"))  # cancelled: nothing written
+    elsewhere = tmp_path / "exports"
+    elsewhere.mkdir()
+    assert dialog.export_to(elsewhere / "x.json")
+    dialog._ask_export("json")
+    assert asked[-1] == str(elsewhere / f"snakeid-Field trip-{time.strftime('%Y-%m-%d')}.json")

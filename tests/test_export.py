@@ -56,6 +56,27 @@ def test_csv_round_trip(tmp_path):
     assert broken["risk"] == "false"
 
 
+def test_verdict_probability_is_the_probability_behind_the_verdict(tmp_path):
+    results = sample_results() + [
+        FileResult("/photos/iceland.jpg", Prediction("outside_coverage", True, (), 0.3, None, country="IS")),
+    ]
+    export_results(results, csv_path=tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert list(CSV_COLUMNS[-1:]) == ["verdict_probability"]  # added at the end: positions stay
+    assert [r["verdict_probability"] for r in rows] == ["0.810000", "0.120000", "0.930000", "", ""]
+    not_snake = rows[2]
+    # The species columns still name the top species, whatever the verdict; the verdict's own number differs.
+    assert (not_snake["verdict"], not_snake["species"], not_snake["probability"]) == (
+        "not_snake", "lycodon-capucinus", "0.120000")
+    assert rows[4]["species"] == rows[4]["probability"] == rows[4]["venom_probability"] == ""
+
+
+def test_an_export_from_before_verdict_probability_may_be_replaced(tmp_path):
+    old = tmp_path / "old.csv"
+    old.write_bytes(",".join(CSV_COLUMNS[:-1]).encode() + b"\r\n/photos/a.jpg,ok,,species\r\n")
+    assert is_replaceable_export(old)
+
+
 def test_json_round_trip_is_the_cli_schema(tmp_path):
     results = sample_results()
     out = tmp_path / "out.json"
@@ -114,7 +135,12 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from snakeid_desktop import export  # noqa: E402
-from snakeid_desktop.export import FORMULA_TRIGGERS, is_replaceable_export, remove_stale_temps  # noqa: E402
+from snakeid_desktop.export import (  # noqa: E402
+    _OLDER_CSV_HEADERS,
+    FORMULA_TRIGGERS,
+    is_replaceable_export,
+    remove_stale_temps,
+)
 
 
 class _FailingFile:
@@ -282,7 +308,8 @@ def test_our_exports_are_recognised_and_other_files_are_not(tmp_path):
 def test_arbitrary_bytes_are_not_taken_for_an_export(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("sniff") / "f"
     path.write_bytes(data)
-    looks_ours = data.startswith(",".join(CSV_COLUMNS).encode()) or data.lstrip().startswith(b"[")
+    headers = (",".join(CSV_COLUMNS).encode(), *_OLDER_CSV_HEADERS)
+    looks_ours = any(data.startswith(h) for h in headers) or data.lstrip().startswith(b"[")
     if not looks_ours:
         assert not is_replaceable_export(path)
 

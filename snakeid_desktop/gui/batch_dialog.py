@@ -13,6 +13,7 @@ row-count guard) and ``export`` / ``sorting`` are the Qt-free core shared with `
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -47,10 +49,16 @@ from .country_picker import CountryPicker
 from .batch_model import (
     COL_NOTES,
     COL_PATH,
+    COL_PROBABILITY,
     COL_SPECIES,
+    COL_VENOM,
+    COL_VENOM_PROBABILITY,
+    COL_VERDICT,
+    HEADERS,
     BatchResultsModel,
     ThumbnailLoader,
     shown_species,
+    verdict_key,
 )
 from .inference_worker import MAX_TOP_K
 
@@ -114,6 +122,8 @@ class BatchDialog(QDialog):
         self.last_summary: dict | None = None
         self.last_sort = None
         self._closing = False
+        self._last_export_dir: Path | None = None
+        self._sort_destination: Path | None = None
 
         self.thumbnails = ThumbnailLoader(parent=self)
         self.model = BatchResultsModel(self.thumbnails, self)
@@ -126,9 +136,11 @@ class BatchDialog(QDialog):
         layout = QVBoxLayout(self)
 
         row = QHBoxLayout()
-        row.addWidget(QLabel("Folder:"))
+        folder_label = QLabel("&Folder:")
+        row.addWidget(folder_label)
         self.folder_edit = QLineEdit(initial_folder or "")
         self.folder_edit.setPlaceholderText("Choose a folder of photos")
+        folder_label.setBuddy(self.folder_edit)
         row.addWidget(self.folder_edit, 1)
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
@@ -157,19 +169,21 @@ class BatchDialog(QDialog):
         layout.addLayout(region_row)
 
         self.progress_bar = QProgressBar()
-        self.progress_bar.setFormat("%v / %m")
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
+        self._run_counts: tuple[int, int] | None = None  # (done, total) of the last classification run
+        self._show_idle_progress()
         layout.addWidget(self.progress_bar)
         self.status_label = QLabel("Choose a folder and press Start. Your photos are only read, never changed.")
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
 
         filters = QHBoxLayout()
-        filters.addWidget(QLabel("Show:"))
+        show_label = QLabel("&Show:")
+        filters.addWidget(show_label)
         self.verdict_filter = QComboBox()
+        show_label.setBuddy(self.verdict_filter)
         for label, key in (("All verdicts", ""), ("Species", "species"), ("Unsure", "unsure"),
-                           ("Not a snake", "not_snake"), ("Venomous risk", "risk"), ("Errors", "error")):
+                           ("Not a snake", "not_snake"), ("Outside coverage", "outside_coverage"),
+                           ("Venomous risk", "risk"), ("Errors", "error")):
             self.verdict_filter.addItem(label, key)
         self.verdict_filter.currentIndexChanged.connect(
             lambda _i: self.model.set_verdict(self.verdict_filter.currentData()))
@@ -179,8 +193,10 @@ class BatchDialog(QDialog):
         self.species_filter.currentIndexChanged.connect(
             lambda _i: self.model.set_species(self.species_filter.currentData()))
         filters.addWidget(self.species_filter)
-        filters.addWidget(QLabel("Min. confidence:"))
+        confidence_label = QLabel("Min. &confidence in verdict:")
+        filters.addWidget(confidence_label)
         self.confidence_filter = QDoubleSpinBox()
+        confidence_label.setBuddy(self.confidence_filter)
         self.confidence_filter.setRange(0, 100)
         self.confidence_filter.setSuffix(" %")
         self.confidence_filter.setDecimals(0)
@@ -206,11 +222,15 @@ class BatchDialog(QDialog):
         self.table.verticalHeader().setDefaultSectionSize(self.thumbnails.side + 4)
         self.table.setIconSize(QSize(self.thumbnails.side, self.thumbnails.side))
         header = self.table.horizontalHeader()
+        # The short columns as wide as their words (never a truncated "Venom status unknown: treat as
+        # venomous"), from what they can say rather than by measuring rows; the photo's path and the
+        # notes share what is left. Still resizable by hand.
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        self.table.setColumnWidth(COL_PATH, 300)
-        self.table.setColumnWidth(COL_SPECIES, 260)
-        header.resizeSection(COL_NOTES, 200)
+        for column in (COL_PATH, COL_NOTES):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        for column in range(len(HEADERS)):
+            self._fit_column(column, ())  # the header's width; the words come with the rows
+        self._fitted: set[tuple] = set()  # (column, kind of text) already fitted
         self.table.doubleClicked.connect(self._on_double_click)
         layout.addWidget(self.table, 1)
         self.model.rowsInserted.connect(self._update_shown)
@@ -224,8 +244,10 @@ class BatchDialog(QDialog):
         for button in (self.export_csv_button, self.export_json_button):
             button.setToolTip("Exports every row, whatever the filters show, in the same columns as `snakeid batch`")
         self.sort_button = QPushButton("Copy into per-species folders…")
-        self.sort_button.setToolTip("Copies each photo into <species>/, unsure/, not_snake/ or errors/ "
-                                    "in a folder you choose; nothing is overwritten")
+        self.sort_button.setToolTip("Copies each photo into a folder per species (e.g. “Naja philippinensis "
+                                    "(Philippine cobra)”), “unsure”, “not a snake”, “outside coverage” or "
+                                    "“errors”, inside a folder you choose (a new one is created); asks first, "
+                                    "nothing is overwritten")
         self.sort_button.clicked.connect(self._ask_sort)
         self.move_check = QCheckBox("Move instead of copy")
         self.move_check.setToolTip("Moves the originals out of their folder (asks to confirm; can be undone)")
@@ -239,6 +261,37 @@ class BatchDialog(QDialog):
         actions.addStretch(1)
         actions.addWidget(self.close_button)
         layout.addLayout(actions)
+        self._name_for_assistive_technology()
+
+    def _name_for_assistive_technology(self) -> None:
+        """Accessible names: what a screen reader announces for each control (not the bare "…" of a
+        button, nor nothing for a field whose label sits beside it)."""
+        names = {
+            self.folder_edit: ("Folder of photos to classify", None),
+            self.browse_button: ("Browse for the folder of photos", None),
+            self.recursive_check: ("Include sub-folders", None),
+            self.start_button: ("Start classifying", None),
+            self.cancel_button: ("Cancel the run", None),
+            self.country_picker: ("Where were these photos taken?", "A photo's own GPS location wins"),
+            self.progress_bar: ("Classification progress", "Photos classified out of photos found"),
+            self.verdict_filter: ("Show verdict", "Filter the table by verdict"),
+            self.species_filter: ("Show species", "Filter the table by species"),
+            self.confidence_filter: ("Minimum confidence in verdict", "Hide rows whose verdict is less likely"),
+            self.table: ("Results", "One row per photo: verdict, species, confidence, venomous chance, warnings"),
+            self.export_csv_button: ("Export CSV", None),
+            self.export_json_button: ("Export JSON", None),
+            self.sort_button: ("Copy into per-species folders", None),
+            self.move_check: ("Move instead of copy", None),
+            self.undo_button: ("Undo last sort", None),
+            self.close_button: ("Close", None),
+        }
+        for widget, (name, description) in names.items():
+            widget.setAccessibleName(name)
+            if description:
+                widget.setAccessibleDescription(description)
+        # Labels keep their text as their name (a name would replace what they say); only described.
+        self.status_label.setAccessibleDescription("Status of the run, the export or the sort")
+        self.shown_label.setAccessibleDescription("Rows shown in the table")
 
     # ---------------------------------------------------------------- state
 
@@ -263,6 +316,29 @@ class BatchDialog(QDialog):
         total = self.model.total_count()
         shown = self.model.rowCount()
         self.shown_label.setText(f"{shown} of {total} shown" if shown != total else f"{total} photos")
+
+    def _show_idle_progress(self) -> None:
+        """No count before a run or after a job that was not one: "0 / 1" would claim a run of one photo."""
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+
+    def _show_run_progress(self, done: int, total: int) -> None:
+        self._run_counts = (done, total)
+        self.progress_bar.setFormat("%v / %m photos")
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(done)
+
+    def _show_busy_progress(self) -> None:
+        self.progress_bar.setFormat("")
+        self.progress_bar.setRange(0, 0)  # busy indicator: scanning, loading the model, undoing
+
+    def _restore_progress(self) -> None:
+        """After a sort or undo: the last run's counts again (they still describe the table), else none."""
+        if self._run_counts is not None:
+            self._show_run_progress(*self._run_counts)
+        else:
+            self._show_idle_progress()
 
     def _start(self, kind: str, work: Callable, success: Callable) -> None:
         """Run ``work(report, cancel)`` in the background; ``success(result)`` or the failure message follows."""
@@ -313,7 +389,8 @@ class BatchDialog(QDialog):
         self._problems = []
         self._progress = None
         self.last_summary = None
-        self.progress_bar.setRange(0, 0)  # busy indicator while scanning / loading the model
+        self._run_counts = None
+        self._show_busy_progress()
         self.status_label.setText("Looking for photos…")
         provider, use_cache = self._predictor_provider, self._use_cache
         country = self.country_picker.country() or "auto"
@@ -335,8 +412,7 @@ class BatchDialog(QDialog):
                 self.status_label.setText(f"Looking for photos… {found} found so far")
             case TotalFound(total):
                 self._progress = Progress(total)
-                self.progress_bar.setRange(0, max(1, total))
-                self.progress_bar.setValue(0)
+                self._show_run_progress(0, total)
                 self.status_label.setText(f"{total} photos found. Loading the model…")
             case Problem(message):
                 self._problems.append(message)
@@ -344,7 +420,7 @@ class BatchDialog(QDialog):
                 self._add_results(rows)
             case SortProgress(done, total):
                 self.progress_bar.setRange(0, max(1, total))
-                self.progress_bar.setValue(done)
+                self.progress_bar.setValue(done)  # the format is the sort's ("… photos copied")
 
     def _add_results(self, results: tuple[FileResult, ...]) -> None:
         self.model.append_results(results)
@@ -352,7 +428,7 @@ class BatchDialog(QDialog):
         self._add_species_choices(results)
         if self._progress is not None:
             self._progress.update(self.model.total_count())
-            self.progress_bar.setValue(self.model.total_count())
+            self._show_run_progress(self.model.total_count(), self._progress.total)
             p = self._progress
             self.status_label.setText(
                 f"{p.done} / {p.total} photos · {p.rate:.1f} photos/s · {format_duration(p.seconds_left)} left"
@@ -366,18 +442,49 @@ class BatchDialog(QDialog):
             if species is not None and species.species not in known:
                 known.add(species.species)
                 self.species_filter.addItem(species.common_name, species.species)
+            self._fit_row(r, species)
+
+    def _fit_row(self, result: FileResult, species) -> None:
+        """Widen the short columns for what this row says, measuring only a kind of text not seen
+        before (a new species, verdict or venom wording): a few per run, not one per row."""
+        pred = result.prediction if result.ok else None
+        kinds = (
+            (COL_VERDICT, verdict_key(result)),
+            (COL_SPECIES, species.species if species is not None else None),
+            (COL_VENOM, (pred.risk, species.venomous if species is not None else None) if pred else None),
+            (COL_VENOM_PROBABILITY, "unknown" if pred is not None and pred.venom_probability is None else None),
+        )
+        for column, kind in kinds:
+            if kind is None or (column, kind) in self._fitted:
+                continue
+            self._fitted.add((column, kind))
+            self._fit_column(column, (self.model.text_for(result, column),))
+        if (COL_PROBABILITY, "number") not in self._fitted:
+            self._fitted.add((COL_PROBABILITY, "number"))
+            for column in (COL_PROBABILITY, COL_VENOM_PROBABILITY):
+                self._fit_column(column, ("100.0 %",))
+
+    def _fit_column(self, column: int, texts) -> None:
+        """Widen ``column`` (never narrow it: the user may have widened it) to fit its header and ``texts``."""
+        header = self.table.horizontalHeader()
+        if header.sectionResizeMode(column) == QHeaderView.ResizeMode.Stretch:
+            return
+        metrics = self.table.fontMetrics()
+        # The item's own padding as QStyledItemDelegate pads it, plus a little air.
+        pad = 2 * (self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.table) + 1) + 8
+        width = max([header.sectionSizeHint(column), *(metrics.horizontalAdvance(t) + pad for t in texts)])
+        if width > header.sectionSize(column):
+            header.resizeSection(column, width)
 
     def _on_failed(self, message: str) -> None:
-        if self.progress_bar.maximum() == 0:
-            self.progress_bar.setRange(0, 1)
+        self._restore_progress()  # a run that failed midway keeps the counts it reached
         self.status_label.setText(message)
 
     def _run_done(self, summary: dict) -> None:
         if self.model.sort_column >= 0:
             self.model.resort()  # rows that arrived after the user sorted were appended
         done, total = self.model.total_count(), summary["total"]
-        self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(done)
+        self._show_run_progress(done, total)
         parts = [f"Stopped after {done} of {total} photos." if summary["cancelled"] else f"Done: {done} photos."]
         if self._failures:
             parts.append(f"{self._failures} could not be classified (see the Errors filter).")
@@ -401,10 +508,22 @@ class BatchDialog(QDialog):
         if result is not None:
             self.open_result_requested.emit(result)
 
+    def suggested_export_path(self, fmt: str) -> Path:
+        """Where the save dialog starts: the folder of this window's last export, else the user's
+        Documents (not the photo folder: exporting must not add files among the photos unasked),
+        and a name that says what it is: ``snakeid-<photo folder>-<date>.csv``."""
+        from ..sorting import safe_folder_name
+
+        folder = self._last_export_dir or _documents_dir()
+        photos = Path(self.folder_edit.text().strip()).expanduser().name
+        stem = f"snakeid-{safe_folder_name(photos)}" if photos else "snakeid-results"
+        return folder / f"{stem}-{time.strftime('%Y-%m-%d')}.{fmt}"
+
+    @Slot(str)
     def _ask_export(self, fmt: str) -> None:
-        suggested = str(Path(self.folder_edit.text() or ".") / f"snakeid-results.{fmt}")
         filters = "CSV files (*.csv)" if fmt == "csv" else "JSON files (*.json)"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", suggested, filters)
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export {fmt.upper()}", str(self.suggested_export_path(fmt)), filters)
         if path:
             self.export_to(path, fmt)
 
@@ -426,42 +545,75 @@ class BatchDialog(QDialog):
             return False
         finally:
             QGuiApplication.restoreOverrideCursor()
+        self._last_export_dir = path.parent
         self.status_label.setText(f"Exported {len(rows)} rows to {path}.")
         return True
 
     # ---------------------------------------------------------------- sort into folders
 
+    @Slot()
     def _ask_sort(self) -> None:
-        destination = QFileDialog.getExistingDirectory(
-            self, "Folder to sort the photos into", self.folder_edit.text())
+        destination = self._choose_destination()
         if destination:
             self.sort_into(destination, move=self.move_check.isChecked())
 
-    def _confirm_move(self, count: int, destination: str) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Move the original photos?",
-            f"This moves {count} original photos out of their folders into {destination}.\n\n"
-            "Nothing is overwritten and “Undo last sort” puts them back, but until then they are no longer "
-            "where they were. Copying is the safe choice.\n\nMove them?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+    def _choose_destination(self) -> str:
+        """The folder to sort into: an existing one, or a new one typed into the picker."""
+        picker = DestinationPicker(self, "Folder to sort the photos into", self.folder_edit.text())
+        return picker.chosen if picker.exec() == QDialog.DialogCode.Accepted else ""
+
+    def _confirm_sort(self, count: int, folders: int, destination: Path, move: bool, new_folder: bool) -> bool:
+        """Ask before any photo is copied or moved: how many, into how many folders, where."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning if move else QMessageBox.Icon.Question)
+        photos = f"{count} photo{'s' if count != 1 else ''}"
+        into = f"{folders} folder{'s' if folders != 1 else ''}"
+        where = f"{destination}" + ("\n(a new folder: it will be created)" if new_folder else "")
+        if move:
+            box.setWindowTitle("Move the original photos?")
+            box.setText(f"Move {photos} out of their folders into {into} inside:\n{where}")
+            box.setInformativeText(
+                "Nothing is overwritten and “Undo last sort” puts them back, but until then they are no longer "
+                "where they were. Copying is the safe choice.")
+            yes = box.addButton(f"Move {photos}", QMessageBox.ButtonRole.AcceptRole)
+        else:
+            box.setWindowTitle("Copy the photos?")
+            box.setText(f"Copy {photos} into {into} inside:\n{where}")
+            box.setInformativeText("The originals stay where they are. Nothing is overwritten, and "
+                                   "“Undo last sort” removes the copies again.")
+            yes = box.addButton(f"Copy {photos}", QMessageBox.ButtonRole.AcceptRole)
+        no = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(no if move else yes)  # Enter never moves originals
+        box.setEscapeButton(no)
+        box.exec()
+        return box.clickedButton() is yes
 
     def sort_into(self, destination: str | Path, move: bool = False) -> bool:
-        """Copy (or, confirmed, move) every row's photo into per-verdict folders under ``destination``."""
+        """Copy (or move) every row's photo into per-verdict folders under ``destination``, once the user
+        has confirmed it; a destination that does not exist yet is created (with its parents)."""
+        from ..sorting import category_for, folder_name_for
+
         if self.is_busy or self.model.total_count() == 0:
             return False
         results = self.model.results()
-        if move and not self._confirm_move(len(results), str(destination)):
-            self.status_label.setText("Nothing was moved.")
+        destination = Path(destination).expanduser()
+        problem = _destination_problem(destination)
+        if problem:
+            self.status_label.setText(f"{problem} Nothing was {'moved' if move else 'copied'}.")
+            return False
+        # One folder name per category (a name costs a Unicode normalisation: not once per 100k rows).
+        first_of = {}
+        for result in results:
+            first_of.setdefault(category_for(result), result)
+        folders = len({folder_name_for(r) for r in first_of.values()})
+        if not self._confirm_sort(len(results), folders, destination, move, not os.path.lexists(destination)):
+            self.status_label.setText(f"Nothing was {'moved' if move else 'copied'}.")
             return False
         from ..sorting import sort_results
 
-        destination = Path(destination)
         self.progress_bar.setRange(0, len(results))
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat(f"%v / %m photos {'moved' if move else 'copied'}")
         self.status_label.setText(f"{'Moving' if move else 'Copying'} {len(results)} photos into {destination}…")
 
         def work(report, cancel):
@@ -475,14 +627,22 @@ class BatchDialog(QDialog):
 
             return sort_results(results, destination, move=move, cancel_event=cancel, on_progress=progress)
 
+        self._sort_destination = destination
         self._start("sort", work, self._sort_done)
         return True
 
     def _sort_done(self, summary) -> None:
+        from ..sorting import VERDICT_FOLDERS
+
         self.last_sort = summary
-        self.progress_bar.setValue(summary.done)
+        self._restore_progress()
         verb = "Moved" if summary.mode == "move" else "Copied"
-        text = f"{verb} {summary.done} photos into {len(summary.by_category)} folders."
+        folders = len(summary.folders)  # every folder that got photos, errors/ included
+        text = (f"{verb} {summary.done} photo{'s' if summary.done != 1 else ''} into {folders} "
+                f"folder{'s' if folders != 1 else ''} in {self._sort_destination}.")
+        errors = summary.folders.get(VERDICT_FOLDERS["errors"], 0)
+        if errors:
+            text += f" {errors} that could not be classified went into “errors”."
         if summary.cancelled:
             text += " Stopped early."
         if summary.problems:
@@ -499,14 +659,13 @@ class BatchDialog(QDialog):
         if manifest is None:
             self.status_label.setText("There is no sort to undo.")
             return False
-        self.progress_bar.setRange(0, 0)
+        self._show_busy_progress()
         self.status_label.setText("Undoing the last sort…")
         self._start("undo", lambda report, cancel: undo_sort(manifest), self._undo_done)
         return True
 
     def _undo_done(self, summary) -> None:
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(1)
+        self._restore_progress()
         text = f"Undone: {summary.undone} photos."
         if summary.problems:
             text += f" {len(summary.problems)} left as they are: {summary.problems[0]}"
@@ -567,3 +726,60 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, r
                 report(RowsReady(tuple(chunk)))
     return {"total": run.total, "cancelled": run.cancelled, "cache_hits": run.cache_hits,
             "cache_error": run.cache_error}
+
+
+def _documents_dir() -> Path:
+    """The user's Documents folder (platformdirs), or the home folder where there is none."""
+    try:
+        import platformdirs
+
+        folder = Path(platformdirs.user_documents_dir())
+    except Exception:  # platformdirs answers from the environment; never let a suggestion fail an export
+        folder = Path.home()
+    return folder if folder.is_dir() else Path.home()
+
+
+def _destination_problem(destination: Path) -> str | None:
+    """Why ``destination`` cannot be sorted into, in one sentence, or None. A missing folder is fine
+    when its nearest existing parent is a folder we may write in (the sort creates the rest)."""
+    if os.path.lexists(destination):
+        return None if destination.is_dir() else f"{destination} is a file, not a folder."
+    parent = destination.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"Cannot create the folder {destination}: {parent} is a file, not a folder."
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"Cannot create the folder {destination}: you may not write in {parent}."
+    return None
+
+
+class DestinationPicker(QFileDialog):
+    """A folder picker that also takes a folder that does not exist yet (typed in its name field).
+
+    Qt's own folder dialog refuses a new name with "Directory not found"; here it is accepted and
+    the sort creates it, after the user has confirmed. Qt's dialog rather than the platform's, so
+    this works alike everywhere (the platform's may not let a new name through).
+    """
+
+    def __init__(self, parent: QWidget | None, title: str, start: str = ""):
+        super().__init__(parent, title, start)
+        self.setFileMode(QFileDialog.FileMode.Directory)
+        self.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        self.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        self.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        self.setLabelText(QFileDialog.DialogLabel.FileName, "Folder:")
+        self.setAccessibleName(title)
+        self.chosen = ""
+
+    @Slot()
+    def accept(self) -> None:
+        files = self.selectedFiles()
+        chosen = files[0] if files else ""
+        if chosen and not os.path.lexists(chosen):
+            self.chosen = chosen
+            QDialog.accept(self)  # past QFileDialog's existence check; created later, once confirmed
+            return
+        super().accept()
+        if self.result() == QDialog.DialogCode.Accepted:
+            self.chosen = self.selectedFiles()[0] if self.selectedFiles() else ""

@@ -25,13 +25,26 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
+from ..export import verdict_probability
 from ..results import FileResult
 from ..safety import VERDICT_LABELS, counts_as_venomous, venom_words
 
 log = logging.getLogger(__name__)
 
-COL_PATH, COL_VERDICT, COL_SPECIES, COL_PROBABILITY, COL_VENOM, COL_NOTES = range(6)
-HEADERS = ("Photo", "Verdict", "Species", "Confidence", "Venom", "Warnings / error")
+COL_PATH, COL_VERDICT, COL_SPECIES, COL_PROBABILITY, COL_VENOM_PROBABILITY, COL_VENOM, COL_NOTES = range(7)
+HEADERS = ("Photo", "Verdict", "Species", "Confidence in verdict", "Venomous chance", "Venom", "Warnings / error")
+# Two-line headers over the narrow number columns, so their width is the numbers', not the words'.
+# Screen readers get HEADERS (AccessibleTextRole).
+SHOWN_HEADERS = tuple(h.replace(" ", "\n", 1) if i in (COL_PROBABILITY, COL_VENOM_PROBABILITY) else h
+                      for i, h in enumerate(HEADERS))
+# The numbers' definitions, shown as header tooltips: the same as the CSV's verdict_probability and
+# venom_probability columns (see export.py).
+HEADER_TIPS = {
+    COL_PROBABILITY: "How likely the verdict is: the named species' probability for Species and Unsure, "
+                     "the probability that there is no snake for Not a snake (the CSV's verdict_probability)",
+    COL_VENOM_PROBABILITY: "How likely a venomous snake is, all venomous species together "
+                           "(the CSV's venom_probability); the venom warning depends on this",
+}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 2
 THUMB_SIDE = 40
@@ -54,13 +67,17 @@ def shown_species(result: FileResult):
 
 
 def confidence(result: FileResult) -> float | None:
-    """Confidence in the row's verdict: the named species' probability, or the not-a-snake one."""
-    pred = result.prediction
-    if not result.ok or pred is None:
-        return None
-    if pred.verdict == "not_snake":
-        return pred.not_snake_probability
-    return pred.best.probability if pred.best is not None else None
+    """Confidence in the row's verdict: exactly the CSV's ``verdict_probability`` (one definition)."""
+    return verdict_probability(result)
+
+
+def venom_chance(result: FileResult) -> float | None:
+    """The row's ``venom_probability``; None on error or outside coverage (nothing to weigh)."""
+    return result.prediction.venom_probability if result.ok and result.prediction is not None else None
+
+
+def _percent(value: float | None) -> str:
+    return f"{value * 100:.1f} %" if value is not None else ""
 
 
 class ThumbnailLoader(QObject):
@@ -275,8 +292,14 @@ class BatchResultsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(HEADERS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return SHOWN_HEADERS[section]
+        if role == Qt.ItemDataRole.AccessibleTextRole:
             return HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(section)
         return None
 
     def _shown_path(self, result: FileResult) -> str:
@@ -296,6 +319,8 @@ class BatchResultsModel(QAbstractTableModel):
             return result
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(result, col)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return self._spoken(result, col)
         if role == SORT_ROLE:
             return self._sort_value(result, col)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -312,9 +337,13 @@ class BatchResultsModel(QAbstractTableModel):
             if not result.ok or (col == COL_VENOM and result.prediction is not None and result.prediction.risk):
                 return QBrush(ERROR_COLOUR)
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_PROBABILITY, COL_VENOM_PROBABILITY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def text_for(self, result: FileResult, col: int) -> str:
+        """The text ``result`` shows in column ``col`` (what DisplayRole gives for its cell)."""
+        return self._display(result, col)
 
     def _display(self, result: FileResult, col: int) -> str:
         pred = result.prediction if result.ok else None
@@ -329,8 +358,11 @@ class BatchResultsModel(QAbstractTableModel):
             name = f"{species.common_name} ({species.scientific_name})"
             return name if pred.verdict == "species" else f"{name}?"
         if col == COL_PROBABILITY:
-            value = confidence(result)
-            return f"{value * 100:.1f} %" if value is not None else ""
+            return _percent(confidence(result))
+        if col == COL_VENOM_PROBABILITY:
+            if pred is not None and pred.verdict == "outside_coverage":
+                return "Unknown"  # no species in play to weigh; the Venom column says to treat it as venomous
+            return _percent(venom_chance(result))
         if col == COL_VENOM:
             if pred is None:
                 return ""
@@ -344,9 +376,23 @@ class BatchResultsModel(QAbstractTableModel):
             return " | ".join(result.warnings)
         return ""
 
+    def _spoken(self, result: FileResult, col: int) -> str:
+        """What a screen reader says for a cell: the shown text, with what colour, icon or symbol
+        alone would tell put into words (the warning sign, the red of an error, an empty cell)."""
+        text = self._display(result, col)
+        if col == COL_VENOM and text.startswith("⚠"):
+            return "Venom warning: " + text.lstrip("⚠ ")
+        if col == COL_VERDICT and not result.ok:
+            return "Error: could not be classified"
+        if text or col in (COL_PATH, COL_NOTES):
+            return text
+        if not result.ok:
+            return "No result"
+        return {COL_SPECIES: "No species named", COL_VENOM: "No venom warning"}.get(col, "Not applicable")
+
     def _sort_value(self, result: FileResult, col: int):
-        if col == COL_PROBABILITY:
-            value = confidence(result)
+        if col in (COL_PROBABILITY, COL_VENOM_PROBABILITY):
+            value = confidence(result) if col == COL_PROBABILITY else venom_chance(result)
             return value if value is not None else -1.0
         if col == COL_VENOM:
             # Risky rows first when sorted descending.
