@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 from .. import __version__
 from ..catalogue import Catalogue
-from ..safety import format_percent, venom_words
+from ..safety import OTHER_SNAKE, format_percent, venom_words
 from .inference_worker import ModelInfo
 
 LICENCES = (
@@ -74,7 +74,7 @@ def about_html(info: ModelInfo | None, model_error: str | None, catalogue: Catal
         parts.append("<p>Figures measured on the validation photos; see the model card for how.</p>")
         parts.append("<h3>Species the model knows</h3><ul>")
         for slug in info.classes:
-            if slug == "not_snake":
+            if slug in ("not_snake", OTHER_SNAKE):  # not species; the other-snake class is said below
                 continue
             entry = catalogue.get(slug)
             acc = info.per_class_accuracy.get(slug)
@@ -84,6 +84,9 @@ def about_html(info: ModelInfo | None, model_error: str | None, catalogue: Catal
                 f"<li>{e(entry.common_name)} (<i>{e(entry.scientific_name)}</i>), {e(venom)}{e(acc_text)}</li>"
             )
         parts.append("</ul>")
+        if OTHER_SNAKE in info.classes:
+            parts.append("<p>It also recognises snakes that are none of these (\u201ca snake SnakeID does not "
+                         "know\u201d) and always treats them as venomous.</p>")
     parts.append("<h3>Licences</h3><ul>")
     parts += [f"<li>{e(name)}: {e(lic)}</li>" for name, lic in LICENCES]
     parts.append("</ul>")

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from .. import history
 from ..catalogue import Catalogue, default_catalogue
 from ..region import describe_coverage
+from ..safety import OTHER_SNAKE
 from ..request_queue import PathSource, Source
 from ..results import FileResult
 from ..session import Photo, Session
@@ -645,7 +646,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
-        species = sum(1 for c in info.classes if c != "not_snake")
+        species = sum(1 for c in info.classes if c not in ("not_snake", OTHER_SNAKE))
         self.model_status.setText(f"Model ready (version {info.version}) · {species} species")
         self.model_status.setToolTip(f"Knows {_coverage_of(info, self.catalogue)}. Help ▸ About SnakeID lists them.")
         # Said by the loaded model itself now (its classes), in place of the catalogue's line.
