@@ -136,7 +136,9 @@ def summarize(
         if truth in index and best in index and best != NOT_SNAKE:
             species_confusion[index[truth]][index[best]] += 1
         top1 += best == truth
-        if ranges and best is not None and not (ranges.get(best, frozenset()) & ranges.get(truth, frozenset())):
+        # "A snake SnakeID does not know" belongs to no region: naming it is never a wrong-region answer.
+        if (ranges and best is not None and best != OTHER_SNAKE
+                and not (ranges.get(best, frozenset()) & ranges.get(truth, frozenset()))):
             wrong_region += 1
         top3 += truth in [c.species for c in pred.top[:3]]
         kept += pred.verdict != "not_snake"
