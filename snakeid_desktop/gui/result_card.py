@@ -10,7 +10,7 @@ stays visible below the scrolling part.
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QFont, QFontMetrics, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,7 +27,7 @@ from ..results import Candidate, FileResult
 from ..safety import assumption_text, counts_as_venomous, format_percent, venom_words, warning_text
 
 READING_WIDTH_PX = 760
-BADGE_MIN_WIDTH_PX = 300
+BADGE_MIN_WIDTH_PX = 420  # one line for the longest badge on any card wider than ~450 px
 FIRST_AID_UP_FRONT = 3  # steps shown before the candidates; the rest follow them
 SHORT_DISCLAIMER = "An identification aid, not a medical diagnosis: if someone is bitten, get medical help now."
 from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
@@ -449,7 +449,9 @@ class ResultCard(QWidget):
         text, colour = BADGE_STYLES.get(status, BADGE_STYLES["unknown"])
         _set_text(self.badge, text)
         # Wrap only when the card is really narrow: ask for the one-line width, up to a limit.
-        one_line = self.badge.fontMetrics().horizontalAdvance(text) + 28
+        bold = QFont(self.badge.font())
+        bold.setBold(True)  # the style sheet makes it bold; measure it as drawn
+        one_line = QFontMetrics(bold).horizontalAdvance(text) + 32
         self.badge.setMinimumWidth(min(one_line, BADGE_MIN_WIDTH_PX))
         self.badge.setStyleSheet(
             f"QLabel {{ background-color: {colour}; color: white; font-weight: bold;"
