@@ -165,3 +165,20 @@ class SlowPredictor:
     def predict_tensors(self, batch, top_k=None, model=None, places=None):  # the batch engine
         self._forward_pass()
         return self._inner.predict_tensors(batch, top_k, model=model, places=places)
+
+
+@pytest.fixture
+def folder_run_calls(monkeypatch):
+    """Each ``FolderRun.classify`` call as (folder, recursive, options), still run for real: shows a
+    caller goes through the one core folder pipeline."""
+    from snakeid_desktop.batch import FolderRun
+
+    calls = []
+    real_classify = FolderRun.classify
+
+    def spy(self, predictor, **options):
+        calls.append((self.folder, self.recursive, options))
+        return real_classify(self, predictor, **options)
+
+    monkeypatch.setattr(FolderRun, "classify", spy)
+    return calls

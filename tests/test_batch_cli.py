@@ -146,21 +146,13 @@ def test_a_run_with_a_missing_row_is_an_error_not_a_success(tmp_path, predictor,
     assert not out_csv.exists() and not list(tmp_path.glob("*.part*"))
 
 
-def test_the_command_runs_the_core_folder_pipeline(tmp_path, predictor, monkeypatch):
+def test_the_command_runs_the_core_folder_pipeline(tmp_path, predictor, folder_run_calls):
     """`snakeid batch` presents FolderRun's rows; it has no scan/cache/engine loop of its own."""
-    from snakeid_desktop.batch import FolderRun
 
     photos = tmp_path / "photos"
     for i in range(3):
         make_photo(photos / f"p{i}.png", i)
-    calls = []
-    real_classify = FolderRun.classify
-
-    def spy(self, predictor, **options):
-        calls.append((self.folder, self.recursive, options))
-        return real_classify(self, predictor, **options)
-
-    monkeypatch.setattr(FolderRun, "classify", spy)
+    calls = folder_run_calls
     args = batch_args(photos, tmp_path / "out.csv", country="IS")
     assert run_batch_command(args, lambda: predictor, stderr=io.StringIO()) == 0
     assert len(calls) == 1

@@ -342,22 +342,14 @@ def test_a_run_with_a_missing_row_is_reported_as_a_failure(qtbot, tmp_path, pred
     assert dialog.model.total_count() == 3  # the rows that did come are still shown
 
 
-def test_the_dialog_runs_the_core_folder_pipeline(qtbot, tmp_path, predictor, monkeypatch):
+def test_the_dialog_runs_the_core_folder_pipeline(qtbot, tmp_path, predictor, folder_run_calls):
     """The dialog presents FolderRun's rows; it has no scan/cache/engine loop of its own."""
-    from snakeid_desktop.batch import FolderRun
     from snakeid_desktop.gui.inference_worker import MAX_TOP_K
 
     folder = tmp_path / "photos"
     for i in range(3):
         make_photo(folder / f"p{i}.png", i)
-    calls = []
-    real_classify = FolderRun.classify
-
-    def spy(self, predictor, **options):
-        calls.append((self.folder, self.recursive, options))
-        return real_classify(self, predictor, **options)
-
-    monkeypatch.setattr(FolderRun, "classify", spy)
+    calls = folder_run_calls
     dialog = open_dialog(qtbot, folder, lambda: predictor, country="IS")
     dialog.recursive_check.setChecked(False)
     summary = run_to_end(qtbot, dialog)
