@@ -65,3 +65,24 @@ def test_launch_reference(monkeypatch):
     if sys.platform.startswith("linux"):
         assert reference == "process_start"
         assert time.time() - epoch < 3600  # this very test process, started moments ago
+
+
+def test_dark_scheme_gets_a_readable_dark_palette_and_light_restores_it(qapp):
+    from PySide6.QtGui import QPalette
+
+    from snakeid_desktop.gui.app import apply_colour_scheme
+
+    before = qapp.palette()
+    try:
+        apply_colour_scheme(qapp, dark=True)
+        palette = qapp.palette()
+        assert palette.color(QPalette.ColorRole.Window).lightness() < 100
+        for fg, bg in ((QPalette.ColorRole.Text, QPalette.ColorRole.Base),
+                       (QPalette.ColorRole.WindowText, QPalette.ColorRole.Window),
+                       (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Button)):
+            assert palette.color(fg).lightness() - palette.color(bg).lightness() > 150, fg
+        apply_colour_scheme(qapp, dark=False)
+        assert qapp.palette().color(QPalette.ColorRole.Window).lightness() > 128
+    finally:
+        qapp.setPalette(before)
+        qapp.setProperty("snakeid_dark_palette", False)

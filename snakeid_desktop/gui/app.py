@@ -161,16 +161,61 @@ def app_icon():
     return QIcon(str(png)) if png.is_file() else QIcon()
 
 
+def dark_palette():
+    """A Fusion palette for dark mode where the platform gives none (e.g. Linux without a theme plugin).
+
+    Text on every background keeps WCAG AA contrast; the card's badges and warning use fixed colours
+    with white text, readable on both palettes."""
+    from PySide6.QtGui import QColor, QPalette
+
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: "#2b2b2b", QPalette.ColorRole.WindowText: "#e8e8e8",
+        QPalette.ColorRole.Base: "#1f1f1f", QPalette.ColorRole.AlternateBase: "#2b2b2b",
+        QPalette.ColorRole.Text: "#e8e8e8", QPalette.ColorRole.Button: "#363636",
+        QPalette.ColorRole.ButtonText: "#e8e8e8", QPalette.ColorRole.BrightText: "#ffffff",
+        QPalette.ColorRole.Highlight: "#3d6fd1", QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.ToolTipBase: "#363636", QPalette.ColorRole.ToolTipText: "#e8e8e8",
+        QPalette.ColorRole.PlaceholderText: "#a0a0a0", QPalette.ColorRole.Link: "#8ab4ff",
+        QPalette.ColorRole.LinkVisited: "#c49cff", QPalette.ColorRole.Mid: "#555555",
+        QPalette.ColorRole.Midlight: "#444444", QPalette.ColorRole.Dark: "#1a1a1a",
+        QPalette.ColorRole.Light: "#505050", QPalette.ColorRole.Shadow: "#000000",
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
+    return palette
+
+
+def apply_colour_scheme(app, dark: bool) -> None:
+    """Make ``app`` draw light or dark. Where the platform already gave a palette of that kind it is
+    kept; the one style that cannot draw dark (Windows 10's "windowsvista") is swapped for Fusion; where
+    the palette stays light although dark is wanted (Linux without a theme plugin), ours is used."""
+    from PySide6.QtGui import QPalette
+
+    if dark and app.style().name().lower() == "windowsvista":
+        app.setStyle("Fusion")
+    light_window = app.palette().color(QPalette.ColorRole.Window).lightness() > 128
+    if dark and light_window:
+        app.setPalette(dark_palette())
+        app.setProperty("snakeid_dark_palette", True)
+    elif not dark and app.property("snakeid_dark_palette"):
+        app.setPalette(app.style().standardPalette())
+        app.setProperty("snakeid_dark_palette", False)
+
+
 def follow_system_colour_scheme(app) -> None:
-    """Light/dark follows the system. Qt's palettes already do; the one style that cannot draw
-    dark (Windows 10's "windowsvista") is swapped for Fusion, which can, when dark is on."""
+    """Light/dark follows the system (``SNAKEID_COLOUR_SCHEME=dark|light`` overrides it, for platforms that
+    do not report a scheme), and changes with it while the app runs."""
     from PySide6.QtCore import Qt
 
     hints = app.styleHints()
+    forced = os.environ.get("SNAKEID_COLOUR_SCHEME", "").strip().lower()
 
     def apply(*_args) -> None:
-        if hints.colorScheme() == Qt.ColorScheme.Dark and app.style().name().lower() == "windowsvista":
-            app.setStyle("Fusion")
+        dark = forced == "dark" if forced in ("dark", "light") else hints.colorScheme() == Qt.ColorScheme.Dark
+        apply_colour_scheme(app, dark)
 
     apply()
     hints.colorSchemeChanged.connect(apply)

@@ -26,11 +26,11 @@ from ..catalogue import Catalogue, default_catalogue
 from ..results import Candidate, FileResult
 from ..safety import assumption_text, counts_as_venomous, format_percent, venom_words, warning_text
 
+from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
+
 READING_WIDTH_PX = 760
-BADGE_MIN_WIDTH_PX = 420  # one line for the longest badge on any card wider than ~450 px
 FIRST_AID_UP_FRONT = 3  # steps shown before the candidates; the rest follow them
 SHORT_DISCLAIMER = "An identification aid, not a medical diagnosis: if someone is bitten, get medical help now."
-from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
 
 # Badge colours pass WCAG AA with white text on both light and dark window backgrounds;
 # the text always says the status too, so colour is never the only signal.
@@ -445,14 +445,25 @@ class ResultCard(QWidget):
         if result.warnings:
             self._show(self.warnings, "\n".join(f"⚠ Photo: {w}" for w in result.warnings))
 
+    def _fit_badge(self) -> None:
+        """One line when the text column has room for it, wrapped only when it has not: a wrapping
+        label asks for little width by itself, and a fixed minimum wider than the column would clip it."""
+        bold = QFont(self.badge.font())
+        bold.setBold(True)  # the style sheet makes it bold; measure it as drawn
+        one_line = QFontMetrics(bold).horizontalAdvance(self.badge.text()) + 32
+        # The scroll bar may appear after this is set: leave its width free in any case.
+        scroll_bar = self.scroll.verticalScrollBar().sizeHint().width()
+        room = self.scroll.width() - scroll_bar - self.body_layout.contentsMargins().right() - 8
+        self.badge.setMinimumWidth(max(0, min(one_line, room)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_badge()
+
     def _show_badge(self, status: str) -> None:
         text, colour = BADGE_STYLES.get(status, BADGE_STYLES["unknown"])
         _set_text(self.badge, text)
-        # Wrap only when the card is really narrow: ask for the one-line width, up to a limit.
-        bold = QFont(self.badge.font())
-        bold.setBold(True)  # the style sheet makes it bold; measure it as drawn
-        one_line = QFontMetrics(bold).horizontalAdvance(text) + 32
-        self.badge.setMinimumWidth(min(one_line, BADGE_MIN_WIDTH_PX))
+        self._fit_badge()
         self.badge.setStyleSheet(
             f"QLabel {{ background-color: {colour}; color: white; font-weight: bold;"
             " padding: 3px 10px; border-radius: 4px; }"
