@@ -192,6 +192,9 @@ class BatchDialog(QDialog):
         self.species_filter.addItem("All species", "")
         self.species_filter.currentIndexChanged.connect(
             lambda _i: self.model.set_species(self.species_filter.currentData()))
+        species_label = QLabel("Species:")  # a visible label, so the filter is named on every platform
+        species_label.setBuddy(self.species_filter)
+        filters.addWidget(species_label)
         filters.addWidget(self.species_filter)
         confidence_label = QLabel("Min. &confidence in verdict:")
         filters.addWidget(confidence_label)
