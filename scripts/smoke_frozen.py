@@ -39,7 +39,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

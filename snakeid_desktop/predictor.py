@@ -56,7 +56,7 @@ def decide(
         species = [c for c in species if c in allowed or c == OTHER_SNAKE]
         if not [c for c in species if c != OTHER_SNAKE]:
             return Prediction(
-                verdict="outside_coverage", risk=True, top=(), not_snake_probability=round(by_class.get(NOT_SNAKE, 0.0), 6),
+                verdict="outside_coverage", risk=True, top=(), not_snake_probability=round(unfiltered_not_snake, 6),
                 venom_probability=None, country=country, country_source=country_source,
             )
         total = sum(by_class[c] for c in species) + by_class.get(NOT_SNAKE, 0.0)
@@ -93,7 +93,7 @@ def decide(
     )
 
 
-Place = tuple  # (country code or None, "gps" / "option" / None)
+Place = tuple[str | None, str | None]  # (country code, "gps" / "option"); (None, None) = anywhere
 ANYWHERE: Place = (None, None)
 
 

@@ -416,9 +416,13 @@ class ResultCard(QWidget):
         overall = metrics.get("top1", metrics.get("val_top1"))
         support = (metrics.get("per_class", {}).get(best.species) or {}).get("support")
         parts = []
-        if acc is not None:
-            photos = f"{support} validation photos" if support else "its validation photos"
-            parts.append(f"In validation the model named {best.common_name} correctly in {format_percent(float(acc))} of {photos}.")
+        if acc is not None and support:
+            # A count, not a percentage: "12 of 12" is honest where "100%" or "over 99%" of 12 is not.
+            right = round(float(acc) * int(support))
+            parts.append(f"In validation the model named {best.common_name} correctly in {right} of {support} photos.")
+        elif acc is not None:
+            parts.append(f"In validation the model named {best.common_name} correctly in {format_percent(float(acc))} "
+                         "of its validation photos.")
         else:
             parts.append(f"No validation figure for {best.common_name}.")
         if overall is not None:
