@@ -119,14 +119,23 @@ def safe_folder_name(category: str) -> str:
     :data:`MAX_FOLDER_NAME_BYTES` in UTF-8 it is cut and a short hash of the full name keeps it distinct.
     """
     name = unicodedata.normalize("NFC", category)  # macOS stores names decomposed: one spelling everywhere
-    name = _UNSAFE_IN_FOLDER_NAME.sub("_", name).strip().rstrip(". ")
+    name = _trim_ends(_UNSAFE_IN_FOLDER_NAME.sub("_", name))
     if not name or name.split(".")[0].rstrip(" ").upper() in _RESERVED_NAMES:
         name = "_" + name
     if len(name.encode("utf-8")) > MAX_FOLDER_NAME_BYTES:
         tag = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
         cut = name.encode("utf-8")[: MAX_FOLDER_NAME_BYTES - len(tag)].decode("utf-8", "ignore")
-        name = cut.rstrip(". ") + tag
+        name = _trim_ends(cut) + tag
     return name
+
+
+def _trim_ends(name: str) -> str:
+    """Without leading or trailing white space (any Unicode space) or trailing dots, however they alternate."""
+    while True:
+        trimmed = name.strip().rstrip(".")
+        if trimmed == name:
+            return name
+        name = trimmed
 
 
 def _inside(folder: str, path: str) -> bool:
