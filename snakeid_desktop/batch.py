@@ -82,6 +82,7 @@ def scan_images(
     recursive: bool = True,
     on_problem: ProblemCallback | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_other_file: Callable[[Path], None] | None = None,
 ) -> Iterator[Path]:
     """Image files under ``root`` in a deterministic order (entries sorted by name, depth first).
 
@@ -91,7 +92,8 @@ def scan_images(
     (names starting with ".") are skipped: they are thumbnails, AppleDouble ``._*`` files and tool
     folders, never the user's photos. Sub-folders that cannot be read and symbolic-link loops are
     reported through ``on_problem(path, message)`` and skipped; only an unusable ``root`` raises
-    :class:`FolderError`. ``on_progress(found)`` is called after each folder with the count so far.
+    :class:`FolderError`. ``on_progress(found)`` is called after each folder with the count so far;
+    ``on_other_file(path)`` with each visible file that is not an image by its name.
     """
     root = Path(root)
     try:
@@ -107,7 +109,7 @@ def scan_images(
     except OSError as exc:
         raise FolderError(f"The folder {root} cannot be read ({exc.strerror or exc}).") from None
 
-    walk = _Walk(recursive, on_problem or (lambda path, message: None), on_progress)
+    walk = _Walk(recursive, on_problem or (lambda path, message: None), on_progress, on_other_file)
     root_key = (root_stat.st_dev, root_stat.st_ino)
     walk.seen[root_key] = root
     yield from walk.folder(root, entries, {root_key})
@@ -121,8 +123,10 @@ def _sorted_entries(folder: Path) -> list[os.DirEntry]:
 class _Walk:
     """State of one scan: what was already listed (by device and inode) and the count for progress."""
 
-    def __init__(self, recursive: bool, report: ProblemCallback, on_progress: Callable[[int], None] | None):
+    def __init__(self, recursive: bool, report: ProblemCallback, on_progress: Callable[[int], None] | None,
+                 on_other_file: Callable[[Path], None] | None = None):
         self.recursive = recursive
+        self.on_other_file = on_other_file
         self.report = report
         self.on_progress = on_progress
         self.seen: dict[tuple[int, int], Path] = {}  # files and folders already listed -> first path
@@ -136,9 +140,12 @@ class _Walk:
             except OSError:
                 is_dir = False
             if not is_dir:
-                if is_image_path(path) and self._first_visit(path, entry):
-                    self.found += 1
-                    yield path
+                if is_image_path(path):
+                    if self._first_visit(path, entry):
+                        self.found += 1
+                        yield path
+                elif self.on_other_file is not None:
+                    self.on_other_file(path)
                 continue
             if self.recursive:
                 yield from self._subfolder(path, entry, ancestors)

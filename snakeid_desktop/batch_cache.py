@@ -2,8 +2,9 @@
 
 A row is reused only when the file's absolute path, size and modification time (ns) and
 the model key all match. The model key hashes the bundle's metadata (which holds the
-weights' SHA-256, classes, calibration and thresholds), the top-k and the app version, so
-a new model, new thresholds or an app upgrade never reuse stale verdicts.
+weights' SHA-256, classes, calibration and thresholds), the species taught on this computer,
+the top-k and the app version, so a new model, new thresholds, a newly taught species or an app
+upgrade never reuse stale verdicts.
 Only successful results are stored: errors are often transient (a file being copied,
 permissions being fixed) and are cheap to find again.
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .predictor import Predictor
 
 CACHE_FILE = "batch-results.sqlite3"
-_SCHEMA_VERSION = 2  # 2: venom probability, risky candidates and region
+_SCHEMA_VERSION = 3  # 2: venom probability, risky candidates and region; 3: taught flag
 _DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB; anything else (locked, full disk) is transient
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ def default_cache_path() -> Path:
 def model_key(predictor: "Predictor", top_k: int, country_option: str | None = None) -> str:
     """What a stored answer depends on besides the file: the model, top-k, the app and the region option."""
     meta = json.dumps(predictor.bundle.metadata, sort_keys=True, default=str)
-    text = f"{meta}\n{top_k}\n{app_version}\n{_SCHEMA_VERSION}\n{country_option or ''}"
+    # Species taught on this computer change the answers as much as a new model does.
+    taught = getattr(predictor, "taught_digest", "")
+    text = f"{meta}\n{taught}\n{top_k}\n{app_version}\n{_SCHEMA_VERSION}\n{country_option or ''}"
     digest = hashlib.sha256(text.encode()).hexdigest()
     return digest[:32]
 
@@ -77,8 +80,9 @@ def result_to_record(result: FileResult) -> str:
             "venom_probability": pred.venom_probability,
             "country": pred.country,
             "country_source": pred.country_source,
-            "top": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous] for c in pred.top],
-            "risky": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous] for c in pred.risky],
+            "top": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous, c.taught] for c in pred.top],
+            "risky": [[c.species, c.scientific_name, c.common_name, c.probability, c.venomous, c.taught]
+                      for c in pred.risky],
             "warnings": list(result.warnings),
         },
         # ASCII escapes keep a warning that quotes an undecodable file name storable (and exact).

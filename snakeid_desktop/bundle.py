@@ -255,6 +255,16 @@ def validate_metadata(meta: dict, meta_path: Path | str = METADATA_FILE) -> None
         raise bad("'weights_file' must be a plain file name")
     if not isinstance(meta["weights_sha256"], str) or not _SHA256.fullmatch(meta["weights_sha256"]):
         raise bad("'weights_sha256' must be 64 lower-case hex digits")
+    # Optional: features of the training photos, for fitting species taught by the user (taught_head.py).
+    if ("replay_file" in meta) != ("replay_sha256" in meta):
+        raise bad("'replay_file' and 'replay_sha256' go together")
+    if "replay_file" in meta:
+        replay_file = meta["replay_file"]
+        if not isinstance(replay_file, str) or not replay_file or Path(replay_file).name != replay_file \
+                or replay_file in (".", "..", weights_file) or "\\" in replay_file:
+            raise bad("'replay_file' must be a plain file name other than the weights'")
+        if not isinstance(meta["replay_sha256"], str) or not _SHA256.fullmatch(meta["replay_sha256"]):
+            raise bad("'replay_sha256' must be 64 lower-case hex digits")
 
 
 def _check_state(state, classes: list[str], weights_path: Path) -> None:

@@ -38,6 +38,7 @@ class SpeciesInfo:
     # Short "look for" points, visible from a safe distance or on a photo.
     identify: tuple[str, ...] = ()
     look_alikes: tuple[LookAlike, ...] = ()
+    taught: bool = False  # taught on this computer by its user (venom status as they entered it)
 
     @property
     def common_name(self) -> str:
@@ -65,6 +66,27 @@ class Catalogue:
             name = slug.replace("-", " ").replace("_", " ").capitalize()
             info = SpeciesInfo(slug, name, (name,), "unknown", "No catalogue entry: treat as dangerous.", "")
         return info
+
+
+def taught_info(species) -> SpeciesInfo:
+    """The catalogue entry of a species taught by the user (a :class:`~.species_pack.TaughtSpecies`)."""
+    significance = "Taught on this computer by its user; the venom status is as they entered it."
+    if species.venomous == "unknown":
+        significance += " Its venom is unknown, so treat it as venomous."
+    if species.notes:
+        significance += f" Their note: {species.notes}"
+    return SpeciesInfo(
+        slug=species.slug,
+        scientific_name=species.scientific_name,
+        common_names=(species.common_name,),
+        venomous=species.venomous,
+        medical_significance=significance,
+        first_aid="",
+        region="",
+        countries=frozenset(species.countries),
+        range_note="As entered by the user who taught it." if species.countries else "Range not given: answered everywhere.",
+        taught=True,
+    )
 
 
 def _countries(path: Path, entry: dict) -> frozenset[str]:

@@ -67,7 +67,8 @@ def decide(
     candidates = []
     for p, slug in ranked:
         info = catalogue.get(slug)
-        candidates.append(Candidate(slug, info.scientific_name, info.common_name, round(p, 6), info.venomous))
+        candidates.append(Candidate(slug, info.scientific_name, info.common_name, round(p, 6), info.venomous,
+                                    info.taught))
     venomous = [c for c in candidates if counts_as_venomous(c.venomous)]
     # Decided on the reported (rounded) value, so anyone reading the JSON can check the rule.
     venom_p = round(min(1.0, sum(by_class[c.species] for c in venomous)), 6)
@@ -162,6 +163,44 @@ class Predictor:
         self._throughput_model: torch.nn.Module | None = None
         self._throughput_lock = threading.Lock()
         self._in_play: dict[str, frozenset[str]] = {}
+        self._bundled_catalogue = self.catalogue
+        head = self.model.classifier[-1]
+        # The bundled head, kept apart: taught species add rows beside it and never change it.
+        self.bundled_head = (head.weight.detach().clone(), head.bias.detach().clone())
+        self.classes: list[str] = list(bundle.classes)
+        self.taught: tuple = ()  # TaughtSpecies answered beside the bundled classes
+        self.taught_digest = ""
+
+    def set_taught(self, taught: Sequence, rows=None, digest: str = "") -> None:
+        """Answer with these taught species too (``rows``: their fitted :class:`TaughtRows`), or with
+        the bundled classes alone when ``taught`` is empty. Not thread-safe: call it where the
+        predictor runs (the GUI's inference worker does)."""
+        from dataclasses import replace
+
+        from .catalogue import taught_info
+
+        weight, bias = self.bundled_head
+        if taught:
+            weight = torch.cat([weight, rows.weight.to(weight.dtype)])
+            bias = torch.cat([bias, rows.bias.to(bias.dtype)])
+        linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            linear.bias.copy_(bias)
+        self.model.classifier[-1] = linear.eval()
+        self.classes = list(self.bundle.classes) + [sp.slug for sp in taught]
+        self.taught = tuple(taught)
+        self.taught_digest = digest if taught else ""
+        self.catalogue = replace(self._bundled_catalogue, species={
+            **self._bundled_catalogue.species, **{sp.slug: taught_info(sp) for sp in taught}})
+        with self._throughput_lock:
+            self._throughput_model = None
+        self._in_play.clear()
+
+    @torch.inference_mode()
+    def features(self, batch: torch.Tensor) -> torch.Tensor:
+        """The bundled network's pooled features (before any head), float32."""
+        return self.model.forward_features(batch.contiguous(memory_format=torch.channels_last)).float()
 
     @classmethod
     def load(cls, weights_dir: Path | str | None = None, **kwargs) -> "Predictor":
@@ -216,7 +255,7 @@ class Predictor:
     def decide(self, probabilities: torch.Tensor, top_k: int, place: Place = ANYWHERE) -> Prediction:
         country, source = place
         in_play = self._species_in(country) if country else None
-        return decide(probabilities, self.bundle.classes, self.catalogue, self.bundle.thresholds, top_k,
+        return decide(probabilities, self.classes, self.catalogue, self.bundle.thresholds, top_k,
                       in_play=in_play, country=country, country_source=source)
 
     def _species_in(self, country: str) -> frozenset[str]:
@@ -224,7 +263,10 @@ class Predictor:
         if cached is None:
             from .region import species_in
 
-            cached = self._in_play[country] = frozenset(species_in(country, self.bundle.classes, self.catalogue) or ())
+            in_play = set(species_in(country, self.classes, self.catalogue) or ())
+            # A taught species whose range the user did not give may be anywhere (err towards inclusion).
+            in_play |= {sp.slug for sp in self.taught if not sp.countries}
+            cached = self._in_play[country] = frozenset(in_play)
         return cached
 
     def predict_images(

@@ -15,6 +15,7 @@ class Candidate:
     common_name: str
     probability: float  # temperature-calibrated (renormalised over the species of the photo's country)
     venomous: str  # "yes" | "mild" | "no" | "unknown"
+    taught: bool = False  # a species taught on this computer by its user, not one SnakeID ships with
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def test_snakeid_batch_end_to_end(tmp_path, test_bundle_dir):
         if obj["status"] == "ok":
             assert obj["error"] is None and obj["verdict"] in ("species", "unsure", "not_snake")
             assert len(obj["top"]) == 2
-            assert set(obj["top"][0]) == {"species", "scientific_name", "common_name", "probability", "venomous"}
+            assert set(obj["top"][0]) == {"species", "scientific_name", "common_name", "probability", "venomous", "taught"}
         else:
             assert obj["error"] and obj["verdict"] is None and obj["top"] == []
     rows = read_csv(out_csv)

@@ -13,7 +13,7 @@ from PIL import Image
 from tests.conftest import REPO_ROOT
 
 NETBLOCK = REPO_ROOT / "tests" / "netblock"
-TOP_KEYS = {"species", "scientific_name", "common_name", "probability", "venomous"}
+TOP_KEYS = {"species", "scientific_name", "common_name", "probability", "venomous", "taught"}
 RESULT_KEYS = {"path", "status", "error", "verdict", "risk", "venom_probability", "country", "country_source", "top", "warnings"}
 
 
