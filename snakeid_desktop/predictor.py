@@ -6,6 +6,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -146,6 +147,29 @@ def _optimize_for_inference(model: torch.nn.Module, input_size: int) -> torch.nn
     return model
 
 
+class _NetworkWithHead(torch.nn.Module):
+    """The bundled network's features through another head (the bundled rows plus taught ones)."""
+
+    def __init__(self, network: torch.nn.Module, head: torch.nn.Linear):
+        super().__init__()
+        self.network = network
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.network.forward_features(x))
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per set_taught
+class AnswerSpace:
+    """The classes a prediction is over, the network that scores them and the catalogue that names them."""
+
+    model: torch.nn.Module
+    classes: tuple[str, ...]
+    catalogue: Catalogue
+    taught: tuple = ()  # TaughtSpecies, in the order of their classes after the bundled ones
+    digest: str = ""  # identifies the taught set (batch cache keys use it)
+
+
 class Predictor:
     def __init__(
         self,
@@ -156,51 +180,66 @@ class Predictor:
     ):
         configure_torch(num_threads)
         self.bundle = bundle
-        self.catalogue = catalogue or default_catalogue()
         self.top_k = top_k
         # channels_last suits MobileNetV2's depthwise convs on CPU (measured ~1.5x here).
-        self.model = bundle.model.eval().to(memory_format=torch.channels_last)
-        self._throughput_model: torch.nn.Module | None = None
-        self._throughput_lock = threading.Lock()
-        self._in_play: dict[str, frozenset[str]] = {}
-        self._bundled_catalogue = self.catalogue
-        head = self.model.classifier[-1]
-        # The bundled head, kept apart: taught species add rows beside it and never change it.
+        self.network = bundle.model.eval().to(memory_format=torch.channels_last)
+        head = self.network.classifier[-1]
+        # The bundled head is never changed: taught species get rows of their own beside it.
         self.bundled_head = (head.weight.detach().clone(), head.bias.detach().clone())
-        self.classes: list[str] = list(bundle.classes)
-        self.taught: tuple = ()  # TaughtSpecies answered beside the bundled classes
-        self.taught_digest = ""
+        self._bundled_catalogue = catalogue or default_catalogue()
+        self._space = AnswerSpace(self.network, tuple(bundle.classes), self._bundled_catalogue)
+        self._throughput: tuple[AnswerSpace, torch.nn.Module] | None = None
+        self._throughput_lock = threading.Lock()
+        self._in_play: dict[tuple[AnswerSpace, str], frozenset[str]] = {}
+
+    # What an answer is given over; swapped whole by set_taught, so a prediction running in another
+    # thread keeps the space it started with.
+    @property
+    def model(self) -> torch.nn.Module:
+        return self._space.model
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self._space.classes)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self._space.catalogue
+
+    @property
+    def taught(self) -> tuple:
+        return self._space.taught
+
+    @property
+    def taught_digest(self) -> str:
+        return self._space.digest
 
     def set_taught(self, taught: Sequence, rows=None, digest: str = "") -> None:
-        """Answer with these taught species too (``rows``: their fitted :class:`TaughtRows`), or with
-        the bundled classes alone when ``taught`` is empty. Not thread-safe: call it where the
-        predictor runs (the GUI's inference worker does)."""
+        """Answer with these taught species too (``rows``: their fitted :class:`~.taught_head.TaughtRows`,
+        in the same order), or with the bundled classes alone when ``taught`` is empty. Safe to call
+        while other threads predict: each prediction uses the space it started with."""
         from dataclasses import replace
 
         from .catalogue import taught_info
 
+        if not taught:
+            self._space = AnswerSpace(self.network, tuple(self.bundle.classes), self._bundled_catalogue)
+            return
         weight, bias = self.bundled_head
-        if taught:
-            weight = torch.cat([weight, rows.weight.to(weight.dtype)])
-            bias = torch.cat([bias, rows.bias.to(bias.dtype)])
-        linear = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        linear = torch.nn.Linear(weight.shape[1], weight.shape[0] + len(taught))
         with torch.no_grad():
-            linear.weight.copy_(weight)
-            linear.bias.copy_(bias)
-        self.model.classifier[-1] = linear.eval()
-        self.classes = list(self.bundle.classes) + [sp.slug for sp in taught]
-        self.taught = tuple(taught)
-        self.taught_digest = digest if taught else ""
-        self.catalogue = replace(self._bundled_catalogue, species={
+            linear.weight.copy_(torch.cat([weight, rows.weight.to(weight.dtype)]))
+            linear.bias.copy_(torch.cat([bias, rows.bias.to(bias.dtype)]))
+        catalogue = replace(self._bundled_catalogue, species={
             **self._bundled_catalogue.species, **{sp.slug: taught_info(sp) for sp in taught}})
-        with self._throughput_lock:
-            self._throughput_model = None
-        self._in_play.clear()
+        self._space = AnswerSpace(_NetworkWithHead(self.network, linear.eval()),
+                                  tuple(self.bundle.classes) + tuple(sp.slug for sp in taught), catalogue,
+                                  tuple(taught), digest)
 
     @torch.inference_mode()
     def features(self, batch: torch.Tensor) -> torch.Tensor:
         """The bundled network's pooled features (before any head), float32."""
-        return self.model.forward_features(batch.contiguous(memory_format=torch.channels_last)).float()
+        return self.network.forward_features(batch.contiguous(memory_format=torch.channels_last)).float()
 
     @classmethod
     def load(cls, weights_dir: Path | str | None = None, **kwargs) -> "Predictor":
@@ -222,13 +261,20 @@ class Predictor:
         network must reproduce the eager outputs, or the eager one is kept.
         """
         with self._throughput_lock:
-            if self._throughput_model is None:
-                self._throughput_model = _optimize_for_inference(self.model, self.preprocessing.input_size)
-            return self._throughput_model
+            space = self._space
+            if self._throughput is None or self._throughput[0] is not space:
+                self._throughput = (space, _optimize_for_inference(space.model, self.preprocessing.input_size))
+            return self._throughput[1]
 
     @torch.inference_mode()
     def probabilities(self, batch: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
-        logits = (model or self.model)(batch.contiguous(memory_format=torch.channels_last))
+        return self._probabilities(batch, model, self._space)
+
+    @torch.inference_mode()
+    def _probabilities(self, batch: torch.Tensor, model: torch.nn.Module | None, space: "AnswerSpace") -> torch.Tensor:
+        logits = (model or space.model)(batch.contiguous(memory_format=torch.channels_last))
+        if logits.shape[1] != len(space.classes):  # a traced model of an earlier space (a species taught meanwhile)
+            logits = space.model(batch.contiguous(memory_format=torch.channels_last))
         return torch.softmax(logits.float() / self.bundle.temperature, dim=1)
 
     def predict_tensors(
@@ -244,29 +290,35 @@ class Predictor:
         a non-finite output rare; it is that input's error, never a verdict (NaN compares false with
         every threshold, so it would read "unsure, no risk"). Store outcomes with :func:`apply_outcome`.
         """
-        probs = self.probabilities(batch, model)
+        space = self._space
+        probs = self._probabilities(batch, model, space)
         k = top_k or self.top_k
         places = list(places) if places is not None else [ANYWHERE] * len(probs)
         return [
-            self.decide(p, k, place) if finite else _output_error()
+            self.decide(p, k, place, space) if finite else _output_error()
             for p, finite, place in zip(probs, _finite_rows(probs), places)
         ]
 
-    def decide(self, probabilities: torch.Tensor, top_k: int, place: Place = ANYWHERE) -> Prediction:
+    def decide(self, probabilities: torch.Tensor, top_k: int, place: Place = ANYWHERE,
+               space: "AnswerSpace | None" = None) -> Prediction:
+        space = space or self._space
         country, source = place
-        in_play = self._species_in(country) if country else None
-        return decide(probabilities, self.classes, self.catalogue, self.bundle.thresholds, top_k,
+        in_play = self._species_in(country, space) if country else None
+        return decide(probabilities, space.classes, space.catalogue, self.bundle.thresholds, top_k,
                       in_play=in_play, country=country, country_source=source)
 
-    def _species_in(self, country: str) -> frozenset[str]:
-        cached = self._in_play.get(country)
+    def _species_in(self, country: str, space: "AnswerSpace") -> frozenset[str]:
+        key = (space, country)
+        cached = self._in_play.get(key)
         if cached is None:
             from .region import species_in
 
-            in_play = set(species_in(country, self.classes, self.catalogue) or ())
+            in_play = set(species_in(country, space.classes, space.catalogue) or ())
             # A taught species whose range the user did not give may be anywhere (err towards inclusion).
-            in_play |= {sp.slug for sp in self.taught if not sp.countries}
-            cached = self._in_play[country] = frozenset(in_play)
+            in_play |= {sp.slug for sp in space.taught if not sp.countries}
+            if len(self._in_play) > 1024:
+                self._in_play.clear()
+            cached = self._in_play[key] = frozenset(in_play)
         return cached
 
     def predict_images(

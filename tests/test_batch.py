@@ -303,15 +303,15 @@ def test_scan_lists_a_linked_or_hard_linked_photo_once_and_says_so(tmp_path):
 
 def test_nan_scores_become_that_files_error_row_and_are_not_cached(tmp_path, predictor, monkeypatch):
     paths = [make_photo(tmp_path / "photos" / f"p{i}.png", i) for i in range(4)]
-    real = predictor.probabilities
+    real = predictor._probabilities
 
-    def nan_for_p2(batch, model=None):
-        probs = real(batch, model).clone()
+    def nan_for_p2(batch, model, space):
+        probs = real(batch, model, space).clone()
         probs[2] = float("nan")  # the third file of the (single) batch
         return probs
 
     cache = BatchCache(tmp_path / "cache.sqlite3")
-    monkeypatch.setattr(predictor, "probabilities", nan_for_p2)
+    monkeypatch.setattr(predictor, "_probabilities", nan_for_p2)
     results = list(BatchEngine(predictor, batch_size=4, cache=cache).run(paths))
     assert [r.ok for r in results] == [True, True, False, True]
     assert results[2].error_kind == "model_output" and "NaN" in results[2].error

@@ -645,8 +645,8 @@ def test_a_non_finite_model_output_is_an_error_on_the_card(qtbot, make_window, t
 
     def nan_predictor(weights_dir):
         predictor = Predictor.load(weights_dir, num_threads=1)
-        real = predictor.probabilities
-        predictor.probabilities = lambda batch, model=None: torch.full_like(real(batch, model), float("nan"))
+        real = predictor._probabilities
+        predictor._probabilities = lambda batch, model, space: torch.full_like(real(batch, model, space), float("nan"))
         return predictor
 
     window = make_window(predictor_factory=nan_predictor)

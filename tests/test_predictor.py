@@ -190,26 +190,26 @@ def test_throughput_model_falls_back_to_eager_when_tracing_fails(predictor, monk
 
 
 def _nan_for_first_row(predictor, monkeypatch):
-    real = predictor.probabilities
+    real = predictor._probabilities
 
-    def probabilities(batch, model=None):
-        probs = real(batch, model).clone()
+    def probabilities(batch, model, space):
+        probs = real(batch, model, space).clone()
         probs[0] = float("nan")
         return probs
 
-    monkeypatch.setattr(predictor, "probabilities", probabilities)
+    monkeypatch.setattr(predictor, "_probabilities", probabilities)
 
 
 def test_non_finite_row_is_an_error_for_that_input_only(predictor, monkeypatch):
-    real = predictor.probabilities
+    real = predictor._probabilities
 
-    def probabilities(batch, model=None):
-        probs = real(batch, model).clone()
+    def probabilities(batch, model, space):
+        probs = real(batch, model, space).clone()
         probs[1, 4] = float("nan")
         probs[2, 0] = float("inf")
         return probs
 
-    monkeypatch.setattr(predictor, "probabilities", probabilities)
+    monkeypatch.setattr(predictor, "_probabilities", probabilities)
     outcomes = predictor.predict_tensors(torch.zeros(4, 3, 96, 96))
     assert [type(o).__name__ for o in outcomes] == ["Prediction", "ModelOutputError", "ModelOutputError", "Prediction"]
     assert outcomes[1].kind == "model_output" and str(outcomes[1]).endswith(".")
