@@ -1,4 +1,4 @@
-"""`snakeid` command line: classify, batch, info, evaluate, self-test.
+"""`snakeid` command line: classify, batch, info, evaluate, teach, species, self-test.
 
 Exit codes: 0 all fine, 1 some files failed, 2 usage or model error.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import __version__
-from .errors import ModelBundleError
+from .errors import SnakeIDError
 from .names import for_terminal
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -27,9 +27,19 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _load_predictor(args):
+    """The bundled model with the species taught on this computer (none for ``evaluate``, which
+    measures the bundled model); a taught species that cannot be used is named on stderr."""
     from .predictor import Predictor
 
-    return Predictor.load(args.weights, top_k=getattr(args, "top", 3))
+    predictor = Predictor.load(args.weights, top_k=getattr(args, "top", 3))
+    if getattr(args, "command", None) != "evaluate":
+        from .my_species import attach_taught
+
+        for entry in attach_taught(predictor):
+            if entry.problem:
+                name = entry.species.common_name if entry.species is not None else entry.path.name
+                _say(f"the taught species {name} is not used: {entry.problem}")
+    return predictor
 
 
 def _file_mode(path: str) -> int | None:
@@ -83,7 +93,7 @@ def _say(message: str) -> None:
 
 def _format_table(results) -> str:
     """Human-readable results in the app's safety wording; every text is passed through :func:`for_terminal`."""
-    from .safety import VERDICT_HEADLINES, assumption_text, format_percent, venom_words, warning_text
+    from .safety import TAUGHT_MARK, VERDICT_HEADLINES, assumption_text, format_percent, venom_words, warning_text
 
     t = for_terminal
     lines = []
@@ -95,6 +105,8 @@ def _format_table(results) -> str:
         pred = r.prediction
         if pred.verdict == "species":
             headline = f"{pred.best.common_name} ({pred.best.scientific_name})"
+            if pred.best.taught:
+                headline += f" [{TAUGHT_MARK}]"
             if pred.shows_harmless:
                 headline += " - not venomous"
         else:
@@ -106,7 +118,7 @@ def _format_table(results) -> str:
         lines.append(f"  {t(assumption_text(pred))}")
         for c in pred.top:
             lines.append(f"    {format_percent(c.probability):>9}  {t(c.common_name)} ({t(c.scientific_name)}) - "
-                         f"{t(venom_words(c.venomous))}")
+                         f"{t(venom_words(c.venomous))}" + (f" [{TAUGHT_MARK}]" if c.taught else ""))
         for w in r.warnings:
             lines.append(f"  warning: {t(w)}")
     return "\n".join(lines)
@@ -210,6 +222,14 @@ def _country(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _country_code(value: str) -> str:
+    """A two-letter country code (not auto/any): for a taught species' range."""
+    code = _country(value)
+    if code in ("auto", "any"):
+        raise argparse.ArgumentTypeError("a two-letter country code is needed here")
+    return code
+
+
 def _add_country_option(p, default: str = "auto", help_default: str = "auto: the photo's GPS location when present"):
     p.add_argument("--country", type=_country, default=default, metavar="CC|auto|any",
                    help="where the photos were taken: a two-letter country code (a photo's own GPS location wins), "
@@ -244,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_country_option(p)
     p.set_defaults(func=cmd_batch)
 
+    from . import species_cli
+
+    species_cli.add_parsers(sub, _country_code)
+
     p = sub.add_parser("info", help="show the model's version, classes and metrics")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
@@ -265,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.self_test:
         args.func = cmd_self_test
+    elif getattr(args, "func_name", None):
+        from . import species_cli
+
+        command = {"teach": species_cli.cmd_teach, "species": species_cli.cmd_species}[args.func_name]
+        args.func = lambda a: command(a, _load_predictor)
     elif not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -272,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--top must be at least 1")
     try:
         return args.func(args)
-    except ModelBundleError as exc:
+    except SnakeIDError as exc:  # a bundle, a pack or a teaching request refused: one sentence, nothing changed
         _say(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:

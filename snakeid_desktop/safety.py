@@ -38,6 +38,10 @@ VERDICT_HEADLINES = {
 }
 
 
+# How a species taught on this computer (not one SnakeID ships with) is marked wherever it is named.
+TAUGHT_MARK = "taught by you"
+
+
 def counts_as_venomous(status: str) -> bool:
     """Mildly venomous and unknown count: the warning errs towards caution (a false alarm costs less)."""
     return status != "no"

@@ -6,8 +6,9 @@ rows for the taught species are fitted, on the bundled network's pooled features
 - the user's photos (several augmented views each) pull their species' row up;
 - the *replay* set, features of the bundled model's own training photos shipped in
   ``weights/replay.pt`` (features only, never photos), pushes every new row down wherever the
-  bundled classes (``not_snake`` and ``other_snake`` included) belong, so a taught species takes
-  probability only from photos that look like it.
+  19 species and ``not_snake`` belong, so a taught species takes probability only from photos
+  that look like it. The ``other_snake`` examples are left out: a taught species is one of the
+  snakes SnakeID did not know, so it may (and should) take that class's probability.
 
 The fit happens in the calibrated space (logits divided by the bundle's temperature) and is a
 convex problem (softmax cross-entropy against fixed competitor logits, plus an L2 penalty), solved
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from .safety import OTHER_SNAKE
 from .species_pack import CrossValidation
 
 log = logging.getLogger(__name__)
@@ -234,8 +236,13 @@ def bundle_replay(bundle) -> Replay:
         if sha256_file(path) != meta["replay_sha256"]:
             raise ModelBundleError(f"The model's replay features {path.name} are damaged (checksum); reinstall the app.")
         head = bundle.model.classifier[-1]
-        return load_replay(path, len(bundle.classes), head.weight.shape[1])
+        replay = load_replay(path, len(bundle.classes), head.weight.shape[1])
     except OSError as exc:
         raise ModelBundleError(f"The model's replay features {path} cannot be read ({exc.strerror or exc}).") from None
     except (ValueError, RuntimeError) as exc:
         raise ModelBundleError(f"The model's replay features {path.name} are invalid: {exc}.") from None
+    if OTHER_SNAKE in bundle.classes:
+        # "A snake SnakeID does not know" is where a taught species comes from: its examples must not
+        # push a taught species down (kraits taught by a user look like the kraits among them).
+        replay = replay.without(replay.labels == bundle.classes.index(OTHER_SNAKE))
+    return replay

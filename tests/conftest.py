@@ -86,7 +86,8 @@ def make_test_bundle(directory: Path, *, seed: int = 0, width_mult: float = 0.35
     model.eval()
     prep = Preprocessing(input_size=input_size, resize_size=round(input_size / 0.875))
     kwargs.setdefault("metrics", {"val_top1": 0.5, "per_class_accuracy": {c: 0.5 for c in classes if c != NOT_SNAKE}})
-    return save_bundle(
+    with_replay = kwargs.pop("replay", True)
+    save_bundle(
         directory,
         model,
         classes=classes,
@@ -95,6 +96,30 @@ def make_test_bundle(directory: Path, *, seed: int = 0, width_mult: float = 0.35
         architecture_options={"width_mult": width_mult},
         **kwargs,
     )
+    if with_replay:
+        add_test_replay(directory, model, classes, input_size, seed)
+    return directory
+
+
+def add_test_replay(directory: Path, model, classes, input_size: int, seed: int = 0, photos: int = 96) -> None:
+    """Replay features for a test bundle (as ``training.build_replay`` writes them for the real one):
+    the network's features of smooth random pictures, each labelled with the network's own answer."""
+    import torch
+
+    from snakeid_desktop.bundle import update_metadata
+    from snakeid_desktop.checksums import sha256_file
+    from snakeid_desktop.taught_head import save_replay
+
+    generator = torch.Generator().manual_seed(seed + 1)
+    coarse = torch.rand(photos, 3, 6, 6, generator=generator) * 2 - 1
+    images = torch.nn.functional.interpolate(coarse, size=(input_size, input_size), mode="bilinear")
+    with torch.inference_mode():
+        features = model.forward_features(images)
+        labels = model.classifier(features).argmax(dim=1)
+    path = Path(directory) / "replay.pt"
+    save_replay(path, features, labels, classes)
+    digest = sha256_file(path)
+    update_metadata(directory, lambda meta: meta.update(replay_file="replay.pt", replay_sha256=digest))
 
 
 @pytest.fixture(scope="session")
