@@ -297,13 +297,13 @@ def teach(
 
 
 def _check_names(predictor, requests: Sequence[TeachRequest], store, replace_existing: bool) -> None:
-    bundled = {predictor.catalogue.get(c).scientific_name.casefold(): predictor.catalogue.get(c).common_name
-               for c in predictor.bundle.species_classes}
+    bundled = {info.scientific_name.casefold(): f"{info.scientific_name} ({info.common_name})"
+               for info in (predictor.catalogue.get(c) for c in predictor.bundle.species_classes)}
     seen = set()
     existing = {sp.slug for sp in store.all()}
     for r in requests:
         if r.scientific_name.casefold() in bundled:
-            raise TeachError(f"SnakeID already knows {r.scientific_name} ({bundled[r.scientific_name.casefold()]}).")
+            raise TeachError(f"SnakeID already knows {bundled[r.scientific_name.casefold()]}.")
         if r.slug in seen:
             raise TeachError(f"{r.scientific_name} is given twice; put all its folders in one species.")
         seen.add(r.slug)
