@@ -13,6 +13,8 @@ network namespace with no interface but loopback (`unshare`). It checks:
 - `snakeid --self-test` prints a JSON summary with ok=true and exits 0;
 - `snakeid classify --json` on photos written by this script (BMP always, HEIC when pillow-heif is
   importable here) classifies them, and `snakeid batch` writes its CSV and JSON for their folder;
+- `snakeid teach` learns a species from six generated pictures (only reading them), after which
+  `classify --json` names it with `"taught": true` and `species list --json` shows it ready;
 - `snakeid-desktop --smoke-quit` under QT_QPA_PLATFORM=offscreen shows its window, loads the model and
   exits 0, reporting seconds from launch to window shown and to model ready;
 - (Linux, strace available) the app never attempts an internet connection;
@@ -124,6 +126,15 @@ def write_bmp(path: Path, width: int = 400, height: int = 300) -> None:
     header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
     info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
     path.write_bytes(header + info + pixels)
+
+
+def write_teaching_photos(folder: Path, count: int = 6) -> list[Path]:
+    """Distinct generated pictures of one 'species' (different sizes, so different bytes)."""
+    folder.mkdir()
+    paths = [folder / f"taught-{i}.bmp" for i in range(count)]
+    for i, path in enumerate(paths):
+        write_bmp(path, width=160 + 24 * i, height=140 + 16 * i)
+    return paths
 
 
 def write_heic(path: Path) -> bool:
@@ -356,9 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         photos.mkdir()
         write_bmp(photos / "field.bmp")
         has_heic = write_heic(photos / "field.heic")
+        teaching = write_teaching_photos(sandbox / "teaching")
         net = network_wrapper(checks)
         allowed = platformdirs_folders(env)
-        watched = [Path(env["HOME"]), Path(env["TMPDIR"]), Path(env["XDG_RUNTIME_DIR"]), cwd, app_dir, photos]
+        watched = [Path(env["HOME"]), Path(env["TMPDIR"]), Path(env["XDG_RUNTIME_DIR"]), cwd, app_dir, photos,
+                   teaching[0].parent]
         before = snapshot(watched)
 
         # 1. snakeid --self-test
@@ -398,6 +411,28 @@ def main(argv: list[str] | None = None) -> int:
         ok = proc.returncode == 0 and len(rows) == 1 + len(inputs) and requested[1].is_file()
         checks.add("snakeid batch --csv --json", ok, f"exit {proc.returncode}, {wall:.2f} s, {len(rows)} CSV lines"
                    + ("" if ok else f"\n{tail(proc.stdout)}\n{tail(proc.stderr)}"))
+
+        # 3b. snakeid teach: a species from generated pictures, then answered as taught (and listed)
+        proc, wall = run_app(net + cli + ["teach", str(teaching[0].parent), "--scientific-name", "Smokus testus",
+                                          "--common-name", "Smoke snake", "--venomous", "unknown"], env, cwd)
+        taught_ok = proc.returncode == 0 and "Taught Smoke snake" in proc.stdout
+        checks.add("snakeid teach (6 generated pictures)", taught_ok, f"exit {proc.returncode}, {wall:.2f} s"
+                   + ("" if taught_ok else f"\n{tail(proc.stdout)}\n{tail(proc.stderr)}"))
+        figures["teach_wall_s"] = round(wall, 2)
+        proc, wall = run_app(net + cli + ["classify", "--json", str(teaching[2])], env, cwd)
+        try:
+            top = json.loads(proc.stdout)[0]["top"][0]
+        except (ValueError, LookupError, TypeError):
+            top = {}
+        ok = proc.returncode == 0 and top.get("species") == "taught-smokus-testus" and top.get("taught") is True
+        checks.add("snakeid classify answers the taught species", ok, f"exit {proc.returncode}, top {top.get('species')}"
+                   + ("" if ok else f"\n{tail(proc.stdout)}\n{tail(proc.stderr)}"))
+        proc, wall = run_app(net + cli + ["species", "list", "--json"], env, cwd)
+        try:
+            listed = [(s["scientific_name"], s["status"]) for s in json.loads(proc.stdout)]
+        except (ValueError, LookupError, TypeError):
+            listed = []
+        checks.add("snakeid species list --json", listed == [("Smokus testus", "ready")], f"{listed}")
 
         # 4. GUI: window shown and model ready, timed over several launches
         gui_timings = []
