@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--photos", type=int, default=0, help="teach from only the first N photos (0: all)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--megapixels", type=float, default=0,
+                        help="teach from copies upscaled to this size, as phone JPEGs (decoding then dominates)")
     parser.add_argument("--replay-weight", type=float, default=None, help="override taught_head.REPLAY_WEIGHT")
     parser.add_argument("--l2", type=float, default=None, help="override taught_head.L2_PENALTY")
     args = parser.parse_args()
@@ -59,10 +61,19 @@ def main() -> int:
     replay = bundle_replay(predictor.bundle)  # as the app fits: other_snake's examples left out
 
     folder = group_train
-    if args.photos:
+    if args.photos or args.megapixels:
+        from PIL import Image
+
         folder = Path(tempfile.mkdtemp(prefix="snakeid-bench-photos-"))
-        for photo in sorted(p for p in group_train.iterdir() if is_image_path(p))[: args.photos]:
-            (folder / photo.name).symlink_to(photo)
+        chosen = sorted(p for p in group_train.iterdir() if is_image_path(p))
+        for photo in chosen[: args.photos or None]:
+            if not args.megapixels:
+                (folder / photo.name).symlink_to(photo)
+                continue
+            with Image.open(photo) as image:
+                scale = (args.megapixels * 1e6 / (image.width * image.height)) ** 0.5
+                big = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)))
+                big.save(folder / (photo.stem + ".jpg"), quality=92)
 
     def measure(label: str) -> dict:
         started = time.monotonic()
@@ -120,4 +131,11 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import glob
+    import shutil
+
+    try:
+        raise SystemExit(main())
+    finally:  # the throw-away SnakeID home and photo copies
+        for leftover in glob.glob(os.path.join(tempfile.gettempdir(), "snakeid-bench-*")):
+            shutil.rmtree(leftover, ignore_errors=True)
