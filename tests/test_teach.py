@@ -420,3 +420,19 @@ def test_views_of_any_picture_size(test_bundle_dir, width, height, seed):
     out = views(image, prep, seed)
     assert out.shape == (VIEWS_PER_PHOTO, 3, prep.input_size, prep.input_size)
     assert bool(torch.isfinite(out).all())
+
+
+def test_a_model_without_replay_features_says_so_and_still_answers(tmp_path, photo_folder):
+    from snakeid_desktop.errors import ModelBundleError
+
+    bare = Predictor.load(make_test_bundle(tmp_path / "bare", replay=False), num_threads=1)
+    with pytest.raises(ModelBundleError, match="has no replay features, so it cannot learn new species"):
+        teach(bare, [request(photo_folder)], SpeciesStore())
+    # Species taught with this very network earlier (e.g. before the file went missing) are listed, not used.
+    with_replay = Predictor.load(make_test_bundle(tmp_path / "with"), num_threads=1)
+    store = SpeciesStore()
+    teach(with_replay, [request(photo_folder)], store)
+    entries = attach_taught(bare, store)
+    assert [e.usable for e in entries] == [False] and "no replay features" in entries[0].problem
+    assert bare.classes == bare.bundle.classes
+    assert next(bare.classify_paths([photo_folder / "IMG_01.png"])).ok
