@@ -131,32 +131,81 @@ def fit_rows(
         old_replay_lse = torch.logsumexp(old_replay, dim=1)
     # Centre features so the bias and the weights are not fighting over the mean (faster L-BFGS).
     centre = torch.cat([xs, replay.features]).mean(dim=0)
-    weight = torch.zeros(n_new, dim, requires_grad=True)
-    bias = torch.zeros(n_new, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iterations, history_size=20,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+    xs_c, replay_c = xs - centre, replay.features - centre
     n_old = head_weight.shape[0]
     rows = torch.arange(xs.shape[0])
+    size = n_new * dim
 
-    def closure():
-        optimiser.zero_grad()
-        new_user = (xs - centre) @ weight.T + bias
-        logits = torch.cat([old_user, new_user], dim=1)
+    def loss_and_grad(flat: torch.Tensor) -> tuple[float, torch.Tensor]:
+        flat = flat.detach().requires_grad_(True)
+        weight, bias = flat[:size].view(n_new, dim), flat[size:]
+        logits = torch.cat([old_user, xs_c @ weight.T + bias], dim=1)
         user_loss = -(torch.log_softmax(logits, dim=1)[rows, n_old + ys] * sample_w).sum()
-        new_replay = (replay.features - centre) @ weight.T + bias
+        new_replay = replay_c @ weight.T + bias
         # -log P(its bundled classes) = logsumexp(all) - logsumexp(old), whatever its exact label.
         replay_all = torch.logsumexp(torch.cat([old_replay, new_replay], dim=1), dim=1)
-        replay_loss = (replay_all - old_replay_lse).mean() if replay.features.shape[0] else torch.zeros(())
+        replay_loss = (replay_all - old_replay_lse).mean() if replay_c.shape[0] else torch.zeros(())
         loss = user_loss + replay_weight * replay_loss + l2 * (weight * weight).sum()
-        loss.backward()
-        return loss
+        (grad,) = torch.autograd.grad(loss, flat)
+        return float(loss.detach()), grad
 
-    optimiser.step(closure)
-    with torch.no_grad():
-        w = weight.detach().clone()
-        b = bias.detach() - w @ centre
+    with torch.enable_grad():
+        flat = minimise_lbfgs(loss_and_grad, torch.zeros(size + n_new), max_iterations)
+    w = flat[:size].view(n_new, dim).clone()
+    b = flat[size:] - w @ centre
     names = tuple(slugs) if slugs is not None else tuple(f"new-{i}" for i in range(n_new))
     return TaughtRows(names, w * temperature, b * temperature)
+
+
+def minimise_lbfgs(loss_and_grad, x: torch.Tensor, max_iterations: int, history: int = 20,
+                   tolerance: float = 1e-6) -> torch.Tensor:
+    """Minimise a smooth convex function of a flat tensor: L-BFGS (two-loop recursion) with an Armijo
+    backtracking line search.
+
+    Written here because ``torch.optim``'s optimisers import torch's compiler (torch._dynamo) when
+    created, and the frozen app ships without it (and without sympy, which it needs).
+    """
+    value, grad = loss_and_grad(x)
+    steps: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / y.s)
+    for iteration in range(max_iterations):
+        if float(grad.abs().max()) <= tolerance:
+            break
+        direction = grad.clone()
+        alphas = []
+        for s_k, y_k, rho in reversed(steps):
+            alpha = rho * float(s_k @ direction)
+            direction -= alpha * y_k
+            alphas.append(alpha)
+        if steps:
+            s_k, y_k, _ = steps[-1]
+            direction *= float(s_k @ y_k) / float(y_k @ y_k)
+        else:  # the first step: a small one, its scale set by the gradient (as torch's LBFGS does)
+            direction *= min(1.0, 1.0 / float(grad.abs().sum()))
+        for (s_k, y_k, rho), alpha in zip(steps, reversed(alphas)):
+            beta = rho * float(y_k @ direction)
+            direction += (alpha - beta) * s_k
+        direction = -direction
+        slope = float(grad @ direction)
+        if slope >= 0:  # not a descent direction (numerical trouble): restart from the gradient
+            steps.clear()
+            direction, slope = -grad, -float(grad @ grad)
+        step = 1.0
+        while True:
+            candidate = x + step * direction
+            new_value, new_grad = loss_and_grad(candidate)
+            if new_value <= value + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s_k, y_k = candidate - x, new_grad - grad
+        curvature = float(y_k @ s_k)
+        if curvature > 1e-10:
+            steps.append((s_k, y_k, 1.0 / curvature))
+            del steps[:-history]
+        converged = abs(value - new_value) <= 1e-9 * max(1.0, abs(value))
+        x, value, grad = candidate, new_value, new_grad
+        if converged:
+            break
+    return x.detach()
 
 
 def extended_probabilities(

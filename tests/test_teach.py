@@ -436,3 +436,29 @@ def test_a_model_without_replay_features_says_so_and_still_answers(tmp_path, pho
     assert [e.usable for e in entries] == [False] and "no replay features" in entries[0].problem
     assert bare.classes == bare.bundle.classes
     assert next(bare.classify_paths([photo_folder / "IMG_01.png"])).ok
+
+
+def test_teaching_never_needs_torchs_compiler(tmp_path, photo_folder):
+    """The frozen app ships without torch._dynamo (and sympy): torch.optim's optimisers import it, so
+    teaching must not use them. Blocked here in a child process, as the frozen app lacks it."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.modules["torch._dynamo"] = None  # importing it now fails, as in the frozen app
+import os
+os.environ["SNAKEID_HOME"] = {str(tmp_path / "home")!r}
+from pathlib import Path
+from snakeid_desktop.predictor import Predictor
+from snakeid_desktop.my_species import SpeciesStore, attach_taught
+from snakeid_desktop.teach import TeachRequest, teach
+predictor = Predictor.load(Path({str(REPO_ROOT / "weights")!r}), num_threads=1)
+store = SpeciesStore()
+teach(predictor, [TeachRequest((Path({str(photo_folder)!r}),), "Bungarus testus", "T", "yes")], store)
+attach_taught(predictor, store)
+assert predictor.classes[-1] == "taught-bungarus-testus"
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
