@@ -117,7 +117,13 @@ class SpeciesStore:
             raise SpeciesPackError(f"No taught species is called {name!r} (see 'snakeid species list').")
         return found[0]
 
-    def remove(self, name: str) -> TaughtSpecies:
+    def remove(self, name: str) -> TaughtSpecies | None:
+        """Forget a species (by slug, scientific or common name), or a pack file that cannot be read
+        (by its file name; None is returned then)."""
+        unreadable = [e for e in self.entries() if e.species is None and e.path.name == name]
+        if unreadable:
+            unreadable[0].path.unlink()
+            return None
         entry = self.find(name)
         entry.path.unlink()
         return entry.species
@@ -230,5 +236,6 @@ def attach_taught(predictor, store: SpeciesStore | None = None) -> list[StoredSp
     except ModelBundleError as exc:
         predictor.set_taught(())
         return [StoredSpecies(e.path, e.species, e.stamp, e.problem or str(exc)) for e in entries]
-    predictor.set_taught(usable, rows, key)
+    if key != predictor.taught_digest:  # unchanged: keep the answer space (and its traced batch model)
+        predictor.set_taught(usable, rows, key)
     return entries

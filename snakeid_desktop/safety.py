@@ -91,7 +91,8 @@ def warning_text(prediction, catalogue=None) -> str | None:
     text = lead
     if named:
         text += " Possible: " + ", ".join(
-            f"{c.common_name} ({venom_words(c.venomous)}, {format_percent(c.probability)})" for c in named) + "."
+            f"{c.common_name} ({venom_words(c.venomous)}{', ' + TAUGHT_MARK if c.taught else ''}, "
+            f"{format_percent(c.probability)})" for c in named) + "."
     return f"{text} {SEEK_HELP}"
 
 

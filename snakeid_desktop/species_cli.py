@@ -122,7 +122,10 @@ def cmd_species(args, load_predictor) -> int:
         return EXIT_OK
     if action == "remove":
         species = store.remove(args.name)
-        print(f"Removed {for_terminal(species.common_name)} ({for_terminal(species.scientific_name)}).")
+        if species is None:
+            print(f"Removed the unreadable file {for_terminal(args.name)}.")
+        else:
+            print(f"Removed {for_terminal(species.common_name)} ({for_terminal(species.scientific_name)}).")
     elif action == "rename":
         species = store.rename(args.name, args.common_name)
         print(f"{for_terminal(species.scientific_name)} is now called {for_terminal(species.common_name)}.")

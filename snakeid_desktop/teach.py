@@ -254,6 +254,11 @@ def teach(
         skipped: list[SkippedFile] = []
         files = [f for folder in request.folders for f in list_files(folder, skipped)]
         photos = _read_photos(files, predictor.preprocessing, set(), progress, cancelled)
+        for other, _, earlier in learned:
+            shared = set(photos.hashes) & set(earlier.hashes)
+            if shared:
+                raise TeachError(f"{len(shared)} of the same photos are given for both {other.common_name} and "
+                                 f"{request.common_name}; each photo must show one species.")
         photos.skipped[:0] = skipped
         if len(photos.images) < MIN_PHOTOS:
             raise TeachError(

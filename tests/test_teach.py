@@ -462,3 +462,32 @@ print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_the_same_photos_for_two_species_are_refused(fresh_predictor, photo_folder):
+    store = SpeciesStore()
+    with pytest.raises(TeachError, match="same photos are given for both Test krait and Other"):
+        teach(fresh_predictor, [request(photo_folder),
+                                request(photo_folder, scientific_name="Alius species", common_name="Other")], store)
+    assert store.entries() == []
+
+
+def test_the_warning_names_a_taught_candidate_as_taught():
+    from snakeid_desktop.results import Candidate, Prediction
+    from snakeid_desktop.safety import TAUGHT_MARK, warning_text
+
+    taught = Candidate("taught-x-y", "X y", "Local krait", 0.4, "yes", True)
+    bundled = Candidate("naja-sumatrana", "Naja sumatrana", "Equatorial spitting cobra", 0.3, "yes")
+    pred = Prediction("unsure", True, (taught, bundled), 0.1, 0.7, risky=(taught, bundled))
+    text = warning_text(pred)
+    assert f"Local krait (venomous, {TAUGHT_MARK}, 40%)" in text
+    assert "Equatorial spitting cobra (venomous, 30%)" in text
+
+
+def test_attaching_the_same_set_again_keeps_the_answer_space(fresh_predictor, photo_folder):
+    store = SpeciesStore()
+    teach(fresh_predictor, [request(photo_folder)], store)
+    attach_taught(fresh_predictor, store)
+    space = fresh_predictor._space
+    attach_taught(fresh_predictor, store)
+    assert fresh_predictor._space is space

@@ -13,6 +13,7 @@ from .. import __version__
 from ..catalogue import Catalogue
 from ..safety import OTHER_SNAKE, format_percent, venom_words
 from .inference_worker import ModelInfo
+from .taught import short_accuracy
 
 LICENCES = (
     ("SnakeID Desktop", "MIT"),
@@ -87,6 +88,15 @@ def about_html(info: ModelInfo | None, model_error: str | None, catalogue: Catal
         if OTHER_SNAKE in info.classes:
             parts.append("<p>It also recognises snakes that are none of these (\u201ca snake SnakeID does not "
                          "know\u201d) and always treats them as venomous.</p>")
+        if info.taught.in_use:
+            # Not validated by SnakeID: what the user said of them, and how they fared on their own photos.
+            parts.append("<h3>Species taught by you on this computer</h3><ul>")
+            for entry in info.taught.in_use:
+                row = info.taught.row(entry.slug)
+                checked = f" — {short_accuracy(row)} of your photos recognised" if row and row.checked else ""
+                parts.append(f"<li>{e(entry.common_name)} (<i>{e(entry.scientific_name)}</i>), "
+                             f"{e(venom_words(entry.venomous))}{e(checked)}</li>")
+            parts.append("</ul>")
     parts.append("<h3>Licences</h3><ul>")
     parts += [f"<li>{e(name)}: {e(lic)}</li>" for name, lic in LICENCES]
     parts.append("</ul>")

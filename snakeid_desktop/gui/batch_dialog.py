@@ -61,6 +61,8 @@ from .batch_model import (
     verdict_key,
 )
 from .inference_worker import MAX_TOP_K
+from .taught import TAUGHT_MARK
+from .user_folders import documents_dir as _documents_dir
 
 CHUNK_SECONDS = 0.25  # rows reach the table at most 4 times a second: each insert costs a repaint (~20 ms)
 CHUNK_ROWS = 2000
@@ -444,7 +446,7 @@ class BatchDialog(QDialog):
             species = shown_species(r)
             if species is not None and species.species not in known:
                 known.add(species.species)
-                self.species_filter.addItem(species.common_name, species.species)
+                self.species_filter.addItem(species.common_name + (TAUGHT_MARK if species.taught else ""), species.species)
             self._fit_row(r, species)
 
     def _fit_row(self, result: FileResult, species) -> None:
@@ -729,17 +731,6 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, r
                 report(RowsReady(tuple(chunk)))
     return {"total": run.total, "cancelled": run.cancelled, "cache_hits": run.cache_hits,
             "cache_error": run.cache_error}
-
-
-def _documents_dir() -> Path:
-    """The user's Documents folder (platformdirs), or the home folder where there is none."""
-    try:
-        import platformdirs
-
-        folder = Path(platformdirs.user_documents_dir())
-    except Exception:  # platformdirs answers from the environment; never let a suggestion fail an export
-        folder = Path.home()
-    return folder if folder.is_dir() else Path.home()
 
 
 def _destination_problem(destination: Path) -> str | None:

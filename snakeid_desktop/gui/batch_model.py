@@ -28,6 +28,7 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 from ..export import verdict_probability
 from ..results import FileResult
 from ..safety import VERDICT_LABELS, counts_as_venomous, venom_words
+from .taught import TAUGHT_MARK
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +357,8 @@ class BatchResultsModel(QAbstractTableModel):
             if species is None:
                 return ""
             name = f"{species.common_name} ({species.scientific_name})"
-            return name if pred.verdict == "species" else f"{name}?"
+            name = name if pred.verdict == "species" else f"{name}?"
+            return name + TAUGHT_MARK if species.taught else name
         if col == COL_PROBABILITY:
             return _percent(confidence(result))
         if col == COL_VENOM_PROBABILITY:

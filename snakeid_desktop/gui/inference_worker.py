@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -37,6 +37,7 @@ from ..request_queue import (  # noqa: F401  (re-exported: the GUI's callers imp
     Source,
 )
 from ..results import FileResult
+from .taught import TaughtStatus, refit
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class ModelInfo:
     risk_threshold: float
     input_size: int
     metadata: dict = field(default_factory=dict)
+    taught: TaughtStatus = TaughtStatus()  # the species taught on this computer it answers with (or cannot)
 
     @classmethod
     def from_bundle(cls, bundle) -> "ModelInfo":
@@ -135,12 +137,14 @@ class InferenceWorker(QObject):
     request_failed = Signal(int, str)  # an unexpected error (a bug), not a bad image
     finished = Signal()
 
-    def __init__(self, queue: RequestQueue, weights_dir: Path | None, predictor_factory: Callable, loaded: "_Loaded"):
+    def __init__(self, queue: RequestQueue, weights_dir: Path | None, predictor_factory: Callable, loaded: "_Loaded",
+                 taught_species: bool = False):
         super().__init__()
         self._queue = queue
         self._weights_dir = weights_dir
         self._predictor_factory = predictor_factory
         self._loaded = loaded
+        self._taught_species = taught_species
 
     @Slot()
     def run(self) -> None:
@@ -161,6 +165,10 @@ class InferenceWorker(QObject):
         try:
             predictor = self._predictor_factory(self._weights_dir)
             info = ModelInfo.from_bundle(predictor.bundle)
+            if self._taught_species:
+                # Before the first answer, so every answer knows them; never fails the load (the
+                # status says why, and the bundled model answers alone).
+                info = replace(info, taught=refit(predictor))
         except Exception as exc:  # ModelBundleError carries a user sentence; anything else is logged in full
             from ..errors import SnakeIDError
 
@@ -299,10 +307,14 @@ class InferenceController(QObject):
     outcome_ready = Signal(object)  # Outcome (only for requests still wanted)
     request_failed = Signal(int, str)
 
-    def __init__(self, weights_dir: Path | str | None = None, predictor_factory: Callable | None = None, parent=None):
+    def __init__(self, weights_dir: Path | str | None = None, predictor_factory: Callable | None = None, parent=None,
+                 *, taught_species: bool | None = None):
+        """``taught_species``: answer with the species taught on this computer too (default: with the
+        app's own model loader, not with a ``predictor_factory``'s stand-in unless asked)."""
         super().__init__(parent)
         self._weights_dir = Path(weights_dir) if weights_dir is not None else None
         self._factory = predictor_factory or _default_predictor_factory
+        self._taught_species = predictor_factory is None if taught_species is None else taught_species
         self._queue = RequestQueue()
         self._loaded = _Loaded()
         self._next_id = 1
@@ -321,7 +333,7 @@ class InferenceController(QObject):
         self.state = "loading"
         thread = QThread()
         thread.setObjectName("snakeid-inference")
-        worker = InferenceWorker(self._queue, self._weights_dir, self._factory, self._loaded)
+        worker = InferenceWorker(self._queue, self._weights_dir, self._factory, self._loaded, self._taught_species)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.finished.connect(thread.quit)
@@ -390,6 +402,21 @@ class InferenceController(QObject):
         if self._loaded.predictor is None:
             raise ModelBundleError(self._loaded.error or "No model is loaded.")
         return self._loaded.predictor
+
+    def predictor_unless_cancelled(self, cancel: threading.Event, poll: float = 0.1):
+        """As :meth:`predictor`, but None as soon as ``cancel`` is set: a dialog's Cancel (or its
+        window closing) is not held up by the model still loading."""
+        while not self._loaded.wait(poll):
+            if cancel.is_set():
+                return None
+        return self.predictor(0)
+
+    # -- the taught species
+
+    def set_taught_status(self, status: TaughtStatus) -> None:
+        """Record what the model now answers with after the taught set changed (GUI thread)."""
+        if self.model_info is not None:
+            self.model_info = replace(self.model_info, taught=status)
 
     # -- worker signals (GUI thread)
 

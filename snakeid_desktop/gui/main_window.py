@@ -52,6 +52,7 @@ from .inference_worker import InferenceController, ModelInfo, Outcome
 from .intake import IntakePlan, image_extensions, may_hold_input, plan_intake, sort_mime, sort_paths
 from .result_card import ResultCard
 from .settings import TOP_K_RANGE, AppSettings
+from .taught import TaughtStatus, not_used_note
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class MainWindow(QMainWindow):
     outcome_displayed = Signal(object)  # Outcome now on the card
     message_shown = Signal(str)
     batch_dialog_opened = Signal(object)
+    teach_dialog_opened = Signal(object)
+    my_species_dialog_opened = Signal(object)
 
     def __init__(
         self,
@@ -119,6 +122,8 @@ class MainWindow(QMainWindow):
         self._syncing = False  # the strip is being changed to match the session: not the user
         self._batch_dialog_factory = batch_dialog_factory
         self.batch_dialog = None
+        self.teach_dialog = None
+        self.my_species_dialog = None
         self._started = False
         self.setWindowTitle("SnakeID")
         self.setAcceptDrops(True)
@@ -302,6 +307,11 @@ class MainWindow(QMainWindow):
         self.undo_action = self._action(edit_menu, "&Undo removal", QKeySequence.StandardKey.Undo, self.undo_removal)
         self.undo_action.setEnabled(False)
         self._action(edit_menu, "&Copy result as text", QKeySequence.StandardKey.Copy, self.copy_result)
+        species_menu = menu.addMenu("&Species")
+        self.teach_action = self._action(species_menu, "&Teach a species…", QKeySequence("Ctrl+T"), self.open_teach_dialog)
+        self.teach_action.setToolTip("Teach SnakeID a species it does not know, from folders of your photos")
+        self.my_species_action = self._action(species_menu, "&My species…", QKeySequence(), self.open_my_species_dialog)
+        self.my_species_action.setToolTip("The species you taught: rename, remove, export, import")
         help_menu = menu.addMenu("&Help")
         self._action(help_menu, "Show the &log folder", QKeySequence(), self.show_log_folder)
         self._action(help_menu, "&About SnakeID", QKeySequence.StandardKey.HelpContents, self.show_about)
@@ -347,8 +357,9 @@ class MainWindow(QMainWindow):
         self.settings.top_k = self.top_k_spin.value()
         self.settings.sync()
         self.hide()  # disappear at once; joining the worker can take one forward pass
-        if self.batch_dialog is not None:
-            self.batch_dialog.close()
+        for dialog in (self.batch_dialog, self.teach_dialog, self.my_species_dialog):
+            if dialog is not None:
+                dialog.close()  # each joins its own background work
         self.controller.shutdown()
         super().closeEvent(event)
 
@@ -646,13 +657,88 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_model_ready(self, info: ModelInfo) -> None:
-        species = sum(1 for c in info.classes if c not in ("not_snake", OTHER_SNAKE))
-        self.model_status.setText(f"Model ready (version {info.version}) · {species} species")
-        self.model_status.setToolTip(f"Knows {_coverage_of(info, self.catalogue)}. Help ▸ About SnakeID lists them.")
+        self._show_model_status(info)
         # Said by the loaded model itself now (its classes), in place of the catalogue's line.
         self.drop_zone.coverage.hide()
-        self.drop_zone.status.setText(f"Model ready: knows {_coverage_of(info, self.catalogue)}.")
         self._update_busy()
+        self._render_current()
+        note = not_used_note(info.taught)
+        if note:  # once, at start: My species says it again for as long as it holds
+            self.show_message(note)
+
+    def _show_model_status(self, info: ModelInfo) -> None:
+        species = sum(1 for c in info.classes if c not in ("not_snake", OTHER_SNAKE))
+        taught = len(info.taught.in_use)
+        mine = f" + {taught} taught by you" if taught else ""
+        self.model_status.setText(f"Model ready (version {info.version}) · {species} species{mine}")
+        self.model_status.setToolTip(f"Knows {_coverage_of(info, self.catalogue)}"
+                                     + (f", and {taught} species taught by you (Species ▸ My species)" if taught else "")
+                                     + ". Help ▸ About SnakeID lists them.")
+        self.drop_zone.status.setText(f"Model ready: knows {_coverage_of(info, self.catalogue)}"
+                                      + (f", and {taught} species taught by you" if taught else "") + ".")
+
+    # ---------------------------------------------------------------- species taught by the user
+
+    @Slot()
+    def open_teach_dialog(self) -> None:
+        if self.teach_dialog is not None:
+            self.teach_dialog.raise_()
+            self.teach_dialog.activateWindow()
+            return
+        from .teach_dialog import TeachDialog  # on first use: most sessions never teach
+
+        dialog = TeachDialog(self, predictor_provider=self.controller.predictor_unless_cancelled,
+                             initial_folder=self.settings.last_folder)
+        dialog.taught_changed.connect(self._on_taught_changed)
+        dialog.my_species_requested.connect(self.open_my_species_dialog)
+        dialog.finished.connect(self._on_teach_dialog_finished)
+        self.teach_dialog = dialog
+        self.teach_dialog_opened.emit(dialog)
+        dialog.show()
+
+    @Slot(int)
+    def _on_teach_dialog_finished(self, _result: int) -> None:
+        dialog, self.teach_dialog = self.teach_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    @Slot()
+    def open_my_species_dialog(self) -> None:
+        if self.my_species_dialog is not None:
+            self.my_species_dialog.raise_()
+            self.my_species_dialog.activateWindow()
+            return
+        from .my_species_dialog import MySpeciesDialog
+
+        dialog = MySpeciesDialog(self, predictor_provider=self.controller.predictor_unless_cancelled)
+        dialog.taught_changed.connect(self._on_taught_changed)
+        dialog.teach_requested.connect(self.open_teach_dialog)
+        dialog.finished.connect(self._on_my_species_dialog_finished)
+        self.my_species_dialog = dialog
+        self.my_species_dialog_opened.emit(dialog)
+        dialog.show()
+
+    @Slot(int)
+    def _on_my_species_dialog_finished(self, _result: int) -> None:
+        dialog, self.my_species_dialog = self.my_species_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    @Slot(object)
+    def _on_taught_changed(self, status: TaughtStatus) -> None:
+        """The model now answers over another set of taught species: say so, and answer this session's
+        photos again, exactly as for a new "Where are you?" (their answers assumed the old set)."""
+        info = self.controller.model_info
+        unchanged = info is not None and info.taught.in_use == status.in_use
+        self.controller.set_taught_status(status)
+        if self.my_species_dialog is not None and self.sender() is not self.my_species_dialog:
+            self.my_species_dialog.show_status(status)
+        if info is None:
+            return
+        self._show_model_status(self.controller.model_info)
+        if unchanged:
+            return
+        self.session.region_changed()
         self._render_current()
 
     @Slot(str)

@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..catalogue import Catalogue, default_catalogue
+from ..catalogue import Catalogue, SpeciesInfo, default_catalogue, taught_info
 from ..results import Candidate, FileResult
 from ..safety import assumption_text, counts_as_venomous, format_percent, venom_words, warning_text
 
 from .inference_worker import NO_MODEL_KIND, ModelInfo, Outcome
+from .taught import TAUGHT_MARK, accuracy_sentence
 
 READING_WIDTH_PX = 760
 FIRST_AID_UP_FRONT = 3  # steps shown before the candidates; the rest follow them
@@ -130,7 +131,8 @@ class CandidateRow(QWidget):
         layout.setContentsMargins(0, 2, 0, 2)
         layout.setSpacing(1)
         venom = venom_words(candidate.venomous)
-        text = f"{rank}. {candidate.common_name} ({candidate.scientific_name}) · {venom}"
+        mark = TAUGHT_MARK if candidate.taught else ""
+        text = f"{rank}. {candidate.common_name} ({candidate.scientific_name}) · {venom}{mark}"
         self.name_label = _label(text)
         layout.addWidget(self.name_label)
         bar_row = QHBoxLayout()
@@ -141,7 +143,7 @@ class CandidateRow(QWidget):
         self.bar.setTextVisible(False)  # the figure sits beside the bar, readable on any colour
         self.bar.setFixedHeight(14)
         spoken = format_percent(candidate.probability).replace("%", " percent")
-        self.bar.setAccessibleName(f"{candidate.common_name}, {venom}, {spoken}")
+        self.bar.setAccessibleName(f"{candidate.common_name}{mark}, {venom}, {spoken}")
         self.bar.setAccessibleDescription(f"probability of {candidate.common_name} ({candidate.scientific_name})")
         # One stylesheet for every bar so they render alike; venomous ones are red, and say so in words.
         chunk = "#b3261e" if counts_as_venomous(candidate.venomous) else "palette(highlight)"
@@ -352,7 +354,7 @@ class ResultCard(QWidget):
         self._show(self.region_line, assumption_text(pred))
 
         if pred.verdict == "species" and best is not None:
-            self._show(self.headline, best.common_name)
+            self._show(self.headline, best.common_name + (TAUGHT_MARK if best.taught else ""))
             self._show(self.subheadline, best.scientific_name)
             self._show_badge(best.venomous if (pred.shows_harmless or counts_as_venomous(best.venomous)) else "uncertain")
             self._show(self.summary, f"The model is {format_percent(best.probability)} sure of this species.")
@@ -381,9 +383,9 @@ class ResultCard(QWidget):
         shown += [c for c in pred.risky if c not in shown]
         self._set_candidates(shown, model_info)
 
-        self._show_first_aid(pred, best)
+        self._show_first_aid(pred, best, model_info)
         if pred.verdict not in ("not_snake", "outside_coverage") and best is not None:
-            info = self.catalogue.get(best.species)
+            info = self._info(best, model_info)
             prefix = "About" if pred.verdict == "species" else "Most likely candidate:"
             self._show(self.medical_title, f"{prefix} {best.common_name}")
             text = info.medical_significance
@@ -391,14 +393,27 @@ class ResultCard(QWidget):
                 text += f"\nWhere it lives: {info.region}"
             self._show(self.medical, text)
         if pred.verdict in ("species", "unsure") and best is not None:
-            self._show_tell_apart(best, pred.verdict == "species")
+            self._show_tell_apart(self._info(best, model_info), best, pred.verdict == "species")
         if pred.verdict == "species" and best is not None:
             # How often it was right on this species only makes sense when it names one.
             self._show(self.accuracy, self._accuracy_text(best, model_info))
 
-    def _show_tell_apart(self, best: Candidate, named: bool) -> None:
+    def _info(self, candidate: Candidate, model_info: ModelInfo | None) -> SpeciesInfo:
+        """The candidate's catalogue entry: SnakeID's own, or what its user entered when teaching it
+        (a species removed since this answer: what the answer itself says of it)."""
+        if not candidate.taught:
+            return self.catalogue.get(candidate.species)
+        info = model_info.taught.info(candidate.species) if model_info is not None else None
+        if info is None:
+            from types import SimpleNamespace
+
+            info = taught_info(SimpleNamespace(slug=candidate.species, scientific_name=candidate.scientific_name,
+                                               common_name=candidate.common_name, venomous=candidate.venomous,
+                                               countries=(), notes=""))
+        return info
+
+    def _show_tell_apart(self, info: SpeciesInfo, best: Candidate, named: bool) -> None:
         """Field-guide notes: what to look for, and the look-alikes with how they differ (from a distance)."""
-        info = self.catalogue.get(best.species)
         if not info.identify and not info.look_alikes:
             return
         lines = [f"• Look for: {point}" for point in info.identify]
@@ -411,6 +426,12 @@ class ResultCard(QWidget):
     def _accuracy_text(self, best: Candidate, model_info: ModelInfo | None) -> str:
         if model_info is None:
             return "Validation accuracy: unknown (model details unavailable)."
+        if best.taught:
+            # No validation photos of a species its user taught: how it did on their own photos instead.
+            row = model_info.taught.row(best.species)
+            if row is None or not row.checked:
+                return f"No accuracy figure for {best.common_name}: it was not checked on your photos."
+            return f"When you taught {best.common_name}, {accuracy_sentence(row.correct, row.checked)}"
         metrics = model_info.metrics
         acc = model_info.per_class_accuracy.get(best.species)
         overall = metrics.get("top1", metrics.get("val_top1"))
@@ -429,14 +450,14 @@ class ResultCard(QWidget):
             parts.append(f"Over all species: {format_percent(float(overall))}.")
         return " ".join(parts)
 
-    def _show_first_aid(self, pred, best: Candidate | None) -> None:
+    def _show_first_aid(self, pred, best: Candidate | None, model_info: ModelInfo | None) -> None:
         kind = pred.first_aid
         if kind is None:
             return
         harmless = kind == "harmless"
         steps = self.catalogue.first_aid_harmless if harmless else self.catalogue.first_aid_venomous
         if best is not None and pred.verdict == "species":
-            specific = self.catalogue.get(best.species).first_aid
+            specific = self._info(best, model_info).first_aid
             if specific:
                 self._show(self.first_aid_species, specific)
         lines = [f"• {step}" for step in steps]
