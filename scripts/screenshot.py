@@ -56,6 +56,10 @@ def main() -> int:
     from snakeid_desktop.gui.settings import AppSettings
 
     work = Path(tempfile.mkdtemp(prefix="snakeid-screenshot-"))
+    # A throw-away SnakeID home: the developer's own taught species, history and cache stay out of the picture.
+    os.environ["SNAKEID_HOME"] = str(work / "home")
+    for own in ("SNAKEID_CACHE_DIR", "SNAKEID_DATA_DIR"):
+        os.environ.pop(own, None)
     try:
         weights = Path(args.weights) if args.weights else paths.weights_dir()
         if not (weights / "model.json").is_file():
