@@ -250,10 +250,14 @@ def teach(
     started = time.monotonic()
     taught_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     learned: list[tuple[TeachRequest, torch.Tensor, _Photos]] = []
-    for request in requests:
+    for number, request in enumerate(requests, start=1):
+        step = progress
+        if len(requests) > 1:  # say which species the counts are of
+            def step(stage, done, total, _name=f"{request.common_name}, {number} of {len(requests)}"):
+                progress(f"{stage} ({_name})", done, total)
         skipped: list[SkippedFile] = []
         files = [f for folder in request.folders for f in list_files(folder, skipped)]
-        photos = _read_photos(files, predictor.preprocessing, set(), progress, cancelled)
+        photos = _read_photos(files, predictor.preprocessing, set(), step, cancelled)
         for other, _, earlier in learned:
             shared = set(photos.hashes) & set(earlier.hashes)
             if shared:
@@ -266,7 +270,7 @@ def teach(
                 f"in {', '.join(str(f) for f in request.folders)} ({len(photos.skipped)} skipped, {photos.duplicates} "
                 f"duplicate{'s' if photos.duplicates != 1 else ''}); at least {MIN_PHOTOS} are needed."
             )
-        features = photo_features(predictor, photos.images, photos.hashes, progress, cancelled)
+        features = photo_features(predictor, photos.images, photos.hashes, step, cancelled)
         photos.images.clear()  # the pixels are not needed any more
         learned.append((request, features, photos))
 
