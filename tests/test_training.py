@@ -470,6 +470,25 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
     student = train(student_cfg, loaded)
     assert len(student["history"]) == 1 and student["history"][0]["train_loss"] > 0
 
+    # Patient distillation: the teacher's outputs on 2 augmented views of every photo, computed once.
+    patient_cfg = _config(root, tmp_path / "patient", epochs=1, freeze_blocks=0, teacher_views=2,
+                          teacher_checkpoint=str(teacher_path), distill_weight=1.0)
+    patient = train(patient_cfg, loaded)
+    assert len(patient["history"]) == 1 and patient["history"][0]["train_loss"] > 0
+    cached = sorted((tmp_path / "patient" / "cache" / "teacher-views").glob("*.pt"))
+    assert [p.name.endswith(f"view{v}.pt") for v, p in enumerate(cached)] == [True, True]
+    saved = torch.load(cached[0], weights_only=True)
+    n = len(loaded[1])
+    assert saved["images"].shape == (n, 3, 64, 64) and saved["logits"].shape == (n, len(species) + 1)
+    teacher = load_teacher(str(teacher_path), loaded[0], torch.device("cpu"))
+    with torch.no_grad():  # the cached outputs are the teacher's on exactly the cached inputs
+        again = teacher(saved["images"][:4].float().contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(again, saved["logits"][:4].float(), atol=0.05)
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    train(_config(root, tmp_path / "patient2", epochs=1, freeze_blocks=0, teacher_views=2,
+                  teacher_checkpoint=str(teacher_path), cache_dir=str(tmp_path / "patient" / "cache")), loaded)
+    assert [p.stat().st_mtime_ns for p in cached] == stamps  # reused, not recomputed
+
     with pytest.raises(SystemExit, match="--freeze-blocks 0"):
         train(_config(root, tmp_path / "frozen", teacher_checkpoint=str(teacher_path)), loaded)
     with pytest.raises(SystemExit, match="different classes"):

@@ -59,6 +59,11 @@ class TrainConfig:
     teacher_checkpoint: str | None = None
     distill_weight: float = 0.7
     distill_temperature: float = 1.0
+    # "Patient" distillation: 0 = the teacher runs on every augmented batch; N > 0 = N augmented views
+    # of every photo and the teacher's outputs for them are computed once (and cached on disk), and the
+    # student's epochs draw from them: teacher and student always see the same crop, and an epoch
+    # costs only the student.
+    teacher_views: int = 0
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])
     model_version: str = "2.0.0"

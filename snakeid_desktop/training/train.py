@@ -159,6 +159,43 @@ def cached_train_views(model, cfg: TrainConfig, train_images, augment, device) -
     return torch.stack(views)
 
 
+@torch.no_grad()
+def cached_teacher_views(teacher, cfg: TrainConfig, train_images, augment, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(views, N, 3, H, W) fp16 augmented inputs and (views, N, classes) fp16 teacher logits on exactly them.
+
+    One file per view in ``cache_dir/teacher-views``, keyed by the teacher file's size and mtime and the
+    augmentation settings, so a resumed or longer run reuses what was computed.
+    """
+    folder = Path(cfg.cache_dir) / "teacher-views"
+    folder.mkdir(parents=True, exist_ok=True)
+    st = Path(cfg.teacher_checkpoint).stat()
+    teacher_key = f"t{st.st_size}-{st.st_mtime_ns}"
+    images, logits = [], []
+    for v in range(cfg.teacher_views):
+        key = (f"{teacher_key}-s{cfg.train_size}-c{cfg.crop_scale_min}-r{int(cfg.rotations)}-d{int(cfg.degrade)}"
+               f"-n{len(train_images)}-seed{cfg.seed}-view{v}")
+        path = folder / f"{key}.pt"
+        if path.is_file():
+            saved = torch.load(path, weights_only=True)
+        else:
+            torch.manual_seed(cfg.seed * 100 + 50 + v)
+            view = torch.empty((len(train_images), 3, cfg.train_size, cfg.train_size), dtype=torch.float16)
+            out = None
+            for i in range(0, len(train_images), 64):
+                x = torch.stack([augment(im) for im in train_images[i:i + 64]])
+                t = teacher(x.to(device).contiguous(memory_format=torch.channels_last)).float().cpu()
+                if out is None:
+                    out = torch.empty((len(train_images), t.shape[1]), dtype=torch.float16)
+                view[i:i + len(x)], out[i:i + len(x)] = x.half(), t.half()
+                progress(f"teacher view {v + 1}/{cfg.teacher_views}", min(len(train_images), i + 64),
+                         len(train_images), "")
+            saved = {"images": view, "logits": out}
+            atomic_save(saved, path)
+        images.append(saved["images"])
+        logits.append(saved["logits"])
+    return torch.stack(images), torch.stack(logits)
+
+
 def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -> dict:
     """Train (or resume) and return {'model', 'ema_state', 'classes', 'history', ...}."""
     if cfg.teacher_checkpoint and cfg.freeze_blocks:
@@ -217,6 +254,10 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
 
     train_views = val_hidden = None
     teacher = load_teacher(cfg.teacher_checkpoint, classes, device) if cfg.teacher_checkpoint else None
+    teacher_images = teacher_logits = None
+    if teacher is not None and cfg.teacher_views:
+        teacher_images, teacher_logits = cached_teacher_views(teacher, cfg, train_images, augment, device)
+        teacher = None  # its outputs are all cached: the epochs cost only the student
     if frozen:
         train_views = cached_train_views(model, cfg, train_images, augment, device)
         val_hidden = prefix_activations(model, lambda sl: val_x[sl], len(val_x), frozen, device, "val activations")
@@ -227,15 +268,21 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         torch.manual_seed(cfg.seed * 1000 + epoch)
         order = torch.multinomial(weights, len(train_s), replacement=True, generator=gen)
-        view_of = torch.randint(0, max(1, cfg.views), (len(train_s),), generator=gen)
+        view_of = torch.randint(0, max(1, cfg.teacher_views if teacher_images is not None else cfg.views),
+                                (len(train_s),), generator=gen)
         set_train_mode(model, frozen)
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         for step in range(steps_per_epoch):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             y = labels[idx].to(device)
+            t_logits = None
             if frozen:
                 h = train_views[view_of[idx], idx].to(device, torch.float32).contiguous(memory_format=torch.channels_last)
                 logits = forward_from(model, h, frozen)
+            elif teacher_images is not None:
+                x = teacher_images[view_of[idx], idx].float()
+                t_logits = teacher_logits[view_of[idx], idx].to(device, torch.float32)
+                logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
             else:
                 x = torch.stack([augment(train_images[i]) for i in idx.tolist()])
                 logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
@@ -243,6 +290,7 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
             if teacher is not None:
                 with torch.no_grad():
                     t_logits = teacher(x.to(device).contiguous(memory_format=torch.channels_last)).float()
+            if t_logits is not None:
                 tau = cfg.distill_temperature
                 kd = F.kl_div(F.log_softmax(logits / tau, 1), F.log_softmax(t_logits / tau, 1),
                               reduction="batchmean", log_target=True) * tau * tau
