@@ -489,6 +489,20 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
                   teacher_checkpoint=str(teacher_path), cache_dir=str(tmp_path / "patient" / "cache")), loaded)
     assert [p.stat().st_mtime_ns for p in cached] == stamps  # reused, not recomputed
 
+    # An ensemble target: the teacher's and a bundle's calibrated probabilities, averaged.
+    from snakeid_desktop.training.finalize import finalize
+    from snakeid_desktop.training.train import ensemble_targets
+
+    bundle_cfg = _config(root, tmp_path / "student", epochs=1, freeze_blocks=0, out=str(tmp_path / "member"))
+    finalize(bundle_cfg, student, train_wall_s=1.0)
+    ensemble_cfg = _config(root, tmp_path / "ens", epochs=1, freeze_blocks=0, teacher_views=2,
+                           teacher_checkpoint=str(teacher_path), ensemble_bundle=str(tmp_path / "member"),
+                           cache_dir=str(tmp_path / "patient" / "cache"))
+    images, logits = torch.stack([saved["images"]]), torch.stack([saved["logits"]])
+    targets = ensemble_targets(ensemble_cfg, images, logits, loaded[0])
+    assert torch.allclose(targets.exp().sum(-1), torch.ones(targets.shape[:2]), atol=1e-3)
+    assert len(train(ensemble_cfg, loaded)["history"]) == 1
+
     with pytest.raises(SystemExit, match="--freeze-blocks 0"):
         train(_config(root, tmp_path / "frozen", teacher_checkpoint=str(teacher_path)), loaded)
     with pytest.raises(SystemExit, match="different classes"):

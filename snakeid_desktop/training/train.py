@@ -196,6 +196,25 @@ def cached_teacher_views(teacher, cfg: TrainConfig, train_images, augment, devic
     return torch.stack(images), torch.stack(logits)
 
 
+@torch.no_grad()
+def ensemble_targets(cfg: TrainConfig, images: torch.Tensor, teacher_logits: torch.Tensor, classes: list[str]) -> torch.Tensor:
+    """Log of the mean of the teacher's and ``cfg.ensemble_bundle``'s calibrated probabilities on the
+    cached views: log-probabilities, so the distillation loss at temperature 1 takes them as they are."""
+    from ..predictor import Predictor
+
+    report = json.loads((Path(cfg.teacher_checkpoint).parent / "teacher_report.json").read_text())
+    teacher_probs = F.softmax(teacher_logits.float() / report["chosen"]["temperature"], -1)
+    member = Predictor.load(cfg.ensemble_bundle, num_threads=cfg.threads)
+    if member.bundle.classes != classes:
+        raise SystemExit(f"{cfg.ensemble_bundle} was trained on different classes")
+    probs = torch.empty_like(teacher_probs)
+    for v in range(images.shape[0]):
+        for i in range(0, images.shape[1], 128):
+            probs[v, i:i + 128] = member.probabilities(images[v, i:i + 128].float())
+        progress("ensemble member", v + 1, images.shape[0], "")
+    return torch.log(((teacher_probs + probs) / 2).clamp_min(1e-8))
+
+
 def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -> dict:
     """Train (or resume) and return {'model', 'ema_state', 'classes', 'history', ...}."""
     if cfg.teacher_checkpoint and cfg.freeze_blocks:
@@ -257,6 +276,8 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     teacher_images = teacher_logits = None
     if teacher is not None and cfg.teacher_views:
         teacher_images, teacher_logits = cached_teacher_views(teacher, cfg, train_images, augment, device)
+        if cfg.ensemble_bundle:
+            teacher_logits = ensemble_targets(cfg, teacher_images, teacher_logits, classes)
         teacher = None  # its outputs are all cached: the epochs cost only the student
     if frozen:
         train_views = cached_train_views(model, cfg, train_images, augment, device)
