@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtWidgets import QDialog
 
 from ..errors import user_message
 
@@ -124,3 +125,28 @@ class BackgroundOp(QObject):
         self._thread.deleteLater()
         self.finished.emit()
         self.deleteLater()
+
+
+class WorkDialog(QDialog):
+    """A dialog whose background work stops however it closes: Esc, Close and the window's close button
+    all end in done() or closeEvent(). Subclasses say how in stop_work(); ``_closing`` tells their
+    callbacks that the window is going."""
+
+    _closing = False
+
+    def stop_work(self) -> None:
+        raise NotImplementedError
+
+    def done(self, result: int) -> None:
+        self._shutdown()
+        super().done(result)
+
+    def closeEvent(self, event) -> None:
+        self._shutdown()
+        super().closeEvent(event)
+
+    def _shutdown(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.stop_work()

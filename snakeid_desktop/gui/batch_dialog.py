@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from ..batch import Progress, format_duration
 from ..results import FileResult
-from .background import BackgroundOp
+from .background import BackgroundOp, WorkDialog
 from .country_picker import CountryPicker
 from .batch_model import (
     COL_NOTES,
@@ -97,7 +97,7 @@ class SortProgress:
     total: int
 
 
-class BatchDialog(QDialog):
+class BatchDialog(WorkDialog):
     open_result_requested = Signal(object)  # FileResult of a double-clicked row
     run_finished = Signal(object)  # dict summary (tests and the status line use it)
     job_finished = Signal(str)  # "run" / "sort" / "undo", after the thread has stopped
@@ -123,7 +123,6 @@ class BatchDialog(QDialog):
         self._problems: list[str] = []
         self.last_summary: dict | None = None
         self.last_sort = None
-        self._closing = False
         self._last_export_dir: Path | None = None
         self._sort_destination: Path | None = None
 
@@ -678,18 +677,7 @@ class BatchDialog(QDialog):
 
     # ---------------------------------------------------------------- closing
 
-    def done(self, result: int) -> None:  # Esc, Close and the window's close button all end here
-        self._shutdown()
-        super().done(result)
-
-    def closeEvent(self, event) -> None:
-        self._shutdown()
-        super().closeEvent(event)
-
-    def _shutdown(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
+    def stop_work(self) -> None:
         self._stop_worker()
 
 

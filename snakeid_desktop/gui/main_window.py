@@ -679,11 +679,25 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- species taught by the user
 
+    @staticmethod
+    def _raised(dialog) -> bool:
+        """Bring a dialog that is already open to the front; False when there is none."""
+        if dialog is None:
+            return False
+        dialog.raise_()
+        dialog.activateWindow()
+        return True
+
+    def _release(self, attribute: str) -> None:
+        """Forget a closed dialog (one window of each kind) and let Qt delete it."""
+        dialog = getattr(self, attribute)
+        setattr(self, attribute, None)
+        if dialog is not None:
+            dialog.deleteLater()
+
     @Slot()
     def open_teach_dialog(self) -> None:
-        if self.teach_dialog is not None:
-            self.teach_dialog.raise_()
-            self.teach_dialog.activateWindow()
+        if self._raised(self.teach_dialog):
             return
         from .teach_dialog import TeachDialog  # on first use: most sessions never teach
 
@@ -698,15 +712,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_teach_dialog_finished(self, _result: int) -> None:
-        dialog, self.teach_dialog = self.teach_dialog, None
-        if dialog is not None:
-            dialog.deleteLater()
+        self._release("teach_dialog")
 
     @Slot()
     def open_my_species_dialog(self) -> None:
-        if self.my_species_dialog is not None:
-            self.my_species_dialog.raise_()
-            self.my_species_dialog.activateWindow()
+        if self._raised(self.my_species_dialog):
             return
         from .my_species_dialog import MySpeciesDialog
 
@@ -720,9 +730,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_my_species_dialog_finished(self, _result: int) -> None:
-        dialog, self.my_species_dialog = self.my_species_dialog, None
-        if dialog is not None:
-            dialog.deleteLater()
+        self._release("my_species_dialog")
 
     @Slot(object)
     def _on_taught_changed(self, status: TaughtStatus) -> None:
@@ -769,9 +777,7 @@ class MainWindow(QMainWindow):
                 log.warning("batch dialog unavailable: %s", exc)
                 self.show_message("The batch window is not available in this build of SnakeID.")
                 return
-        if self.batch_dialog is not None:
-            self.batch_dialog.raise_()
-            self.batch_dialog.activateWindow()
+        if self._raised(self.batch_dialog):
             if folder:
                 self.show_message("The batch window is already open; choose the folder there.")
             return
@@ -790,9 +796,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_batch_dialog_finished(self, _result: int) -> None:
-        dialog, self.batch_dialog = self.batch_dialog, None
-        if dialog is not None:
-            dialog.deleteLater()
+        self._release("batch_dialog")
 
     @Slot(object)
     def show_file_result(self, result: FileResult) -> None:

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..safety import venom_words
-from .background import BackgroundOp
+from .background import BackgroundOp, WorkDialog
 from .taught import StoredRow, TaughtStatus, refit, short_accuracy
 from .user_folders import documents_dir
 
@@ -54,7 +54,7 @@ def _pack_suffix() -> str:
     return PACK_SUFFIX
 
 
-class MySpeciesDialog(QDialog):
+class MySpeciesDialog(WorkDialog):
     taught_changed = Signal(object)  # TaughtStatus after the store was read or changed
     teach_requested = Signal()
     job_finished = Signal(str)  # "load" / "rename" / "remove" / "export" / "import", once its thread stopped
@@ -67,7 +67,6 @@ class MySpeciesDialog(QDialog):
         self.resize(900, 480)
         self._provider = predictor_provider
         self._op: BackgroundOp | None = None
-        self._closing = False
         self.rows: tuple[StoredRow, ...] = ()
         self._in_use: set[str] = set()
         self._error: str | None = None
@@ -383,18 +382,7 @@ class MySpeciesDialog(QDialog):
 
     # ---------------------------------------------------------------- closing
 
-    def done(self, result: int) -> None:
-        self._shutdown()
-        super().done(result)
-
-    def closeEvent(self, event) -> None:
-        self._shutdown()
-        super().closeEvent(event)
-
-    def _shutdown(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
+    def stop_work(self) -> None:
         if self._op is not None:
             self._op.stop()
 

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..safety import venom_words
-from .background import BackgroundOp
+from .background import BackgroundOp, WorkDialog
 from .taught import SpeciesTaught, TaughtStatus, accuracy_sentence, names_from_folder, refit
 
 # (value the core takes, what the user reads); "unknown" first and chosen: never a silent "No".
@@ -273,7 +273,7 @@ class SpeciesForm(QFrame):
 # ---------------------------------------------------------------- the window
 
 
-class TeachDialog(QDialog):
+class TeachDialog(WorkDialog):
     taught_changed = Signal(object)  # TaughtStatus, once species were taught and the model answers with them
     job_finished = Signal()  # after the background work's thread has stopped (tests)
     my_species_requested = Signal()
@@ -288,7 +288,6 @@ class TeachDialog(QDialog):
         self._provider = predictor_provider
         self._start_folder = initial_folder or ""
         self._op: BackgroundOp | None = None
-        self._closing = False
         self.forms: list[SpeciesForm] = []
         self.last_done: TeachDone | None = None
         self.setAcceptDrops(True)
@@ -620,18 +619,7 @@ class TeachDialog(QDialog):
 
     # ---------------------------------------------------------------- closing
 
-    def done(self, result: int) -> None:  # Esc, Close and the window's close button all end here
-        self._shutdown()
-        super().done(result)
-
-    def closeEvent(self, event) -> None:
-        self._shutdown()
-        super().closeEvent(event)
-
-    def _shutdown(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
+    def stop_work(self) -> None:
         if self._op is not None:
             self._op.stop()  # teaching stops at its next photo; nothing is saved
 
