@@ -95,7 +95,8 @@ def main() -> int:
         print(f"{label}: val 19-species top-1 {100 * report['top1']:.1f}%, macro-F1 {report['macro_f1']:.3f}, "
               f"non-snakes rejected {100 * report['not_snake_rejection']:.1f}%, snakes kept "
               f"{100 * report['snake_retention']:.1f}%, venomous unwarned {100 * report['venomous_unwarned']:.1f}%, "
-              f"harmless warned {100 * report['harmless_flagged_risky']:.1f}% ({time.monotonic() - started:.0f} s)")
+              f"harmless warned {100 * report['harmless_flagged_risky']:.1f}%, "
+              f"non-snakes warned {100 * report['not_snake_flagged']:.1f}% ({time.monotonic() - started:.0f} s)")
         for name, g in per_group.items():
             print(f"    other-snakes/val/{name}: {g['photos']} photos, top answer the taught species "
                   f"{g['named_taught']}, called 'not a snake' {g['called_not_snake']}, unwarned {g['unwarned']}")
