@@ -498,6 +498,7 @@ class ResultCard(QWidget):
     def _set_candidates(self, candidates: list[Candidate], model_info: ModelInfo | None) -> None:
         for row in self.candidate_rows:
             self.candidates_box.removeWidget(row)
+            row.hide()  # out of sight now, not only once the event loop gets to deleting it
             row.deleteLater()
         self.candidate_rows = []
         for rank, candidate in enumerate(candidates, 1):
