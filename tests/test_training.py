@@ -503,6 +503,25 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
     assert torch.allclose(targets.exp().sum(-1), torch.ones(targets.shape[:2]), atol=1e-3)
     assert len(train(ensemble_cfg, loaded)["history"]) == 1
 
+    # A bundle folder as the teacher ("born-again" self-distillation from a shipped MobileNetV2): its raw
+    # logits, its network unchanged; online and with cached views (keyed by the bundle's weights checksum).
+    from snakeid_desktop.bundle import load_bundle
+
+    member = load_teacher(str(tmp_path / "member"), loaded[0], torch.device("cpu"))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(member(x), load_bundle(tmp_path / "member").model(x), atol=1e-5)
+    assert not any(p.requires_grad for p in member.parameters())
+    assert len(train(_config(root, tmp_path / "self", epochs=1, freeze_blocks=0,
+                             teacher_checkpoint=str(tmp_path / "member")), loaded)["history"]) == 1
+    self_cfg = _config(root, tmp_path / "self-views", epochs=1, freeze_blocks=0, teacher_views=1,
+                       teacher_checkpoint=str(tmp_path / "member"), cache_dir=str(tmp_path / "self-cache"))
+    assert len(train(self_cfg, loaded)["history"]) == 1
+    assert [p.name[:17] for p in (tmp_path / "self-cache" / "teacher-views").glob("*.pt")] == [
+        "b" + load_bundle(tmp_path / "member").metadata["weights_sha256"][:16]]
+    with pytest.raises(SystemExit, match="different classes"):
+        load_teacher(str(tmp_path / "member"), loaded[0][::-1], torch.device("cpu"))
+
     with pytest.raises(SystemExit, match="--freeze-blocks 0"):
         train(_config(root, tmp_path / "frozen", teacher_checkpoint=str(teacher_path)), loaded)
     with pytest.raises(SystemExit, match="different classes"):

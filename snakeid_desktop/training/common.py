@@ -54,7 +54,8 @@ class TrainConfig:
     ema_decay: float = 0.997
     seed: int = 20240601
     threads: int = 2
-    # Knowledge distillation from a fine-tuned teacher (a teacher.pt from an efficientnet_lite0 run):
+    # Knowledge distillation from a fine-tuned teacher (a teacher.pt from an efficientnet_lite* run, or a
+    # bundle folder such as the shipped weights/: self-distillation):
     # loss = (1 - w) * cross-entropy + w * tau^2 * KL(teacher || student), both at temperature tau.
     teacher_checkpoint: str | None = None
     distill_weight: float = 0.7

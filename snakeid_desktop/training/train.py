@@ -168,8 +168,12 @@ def cached_teacher_views(teacher, cfg: TrainConfig, train_images, augment, devic
     """
     folder = Path(cfg.cache_dir) / "teacher-views"
     folder.mkdir(parents=True, exist_ok=True)
-    st = Path(cfg.teacher_checkpoint).stat()
-    teacher_key = f"t{st.st_size}-{st.st_mtime_ns}"
+    source = Path(cfg.teacher_checkpoint)
+    if source.is_dir():  # a bundle: its weights' checksum names it
+        teacher_key = "b" + json.loads((source / "model.json").read_text())["weights_sha256"][:16]
+    else:
+        st = source.stat()
+        teacher_key = f"t{st.st_size}-{st.st_mtime_ns}"
     images, logits = [], []
     for v in range(cfg.teacher_views):
         key = (f"{teacher_key}-s{cfg.train_size}-c{cfg.crop_scale_min}-r{int(cfg.rotations)}-d{int(cfg.degrade)}"
@@ -202,8 +206,12 @@ def ensemble_targets(cfg: TrainConfig, images: torch.Tensor, teacher_logits: tor
     cached views: log-probabilities, so the distillation loss at temperature 1 takes them as they are."""
     from ..predictor import Predictor
 
-    report = json.loads((Path(cfg.teacher_checkpoint).parent / "teacher_report.json").read_text())
-    teacher_probs = F.softmax(teacher_logits.float() / report["chosen"]["temperature"], -1)
+    source = Path(cfg.teacher_checkpoint)
+    if source.is_dir():
+        temperature = json.loads((source / "model.json").read_text())["temperature"]
+    else:
+        temperature = json.loads((source.parent / "teacher_report.json").read_text())["chosen"]["temperature"]
+    teacher_probs = F.softmax(teacher_logits.float() / temperature, -1)
     member = Predictor.load(cfg.ensemble_bundle, num_threads=cfg.threads)
     if member.bundle.classes != classes:
         raise SystemExit(f"{cfg.ensemble_bundle} was trained on different classes")
@@ -352,12 +360,22 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
 
 
 def load_teacher(path: str, classes: list[str], device) -> nn.Module:
-    """A teacher.pt written by an efficientnet_lite0/1/2 run (it names its architecture), frozen in eval mode."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if saved["classes"] != classes:
-        raise SystemExit(f"{path} was trained on different classes")
-    teacher = make_model(len(classes), "random", Path(), saved["architecture"])
-    teacher.load_state_dict(saved["state"])
+    """Frozen in eval mode: a teacher.pt written by an efficientnet_lite0/1/2 run (it names its architecture),
+    or a model bundle folder (e.g. the shipped MobileNetV2: "born-again" self-distillation). Either way the
+    teacher gives raw logits; a bundle's temperature is not applied, as a teacher.pt has none applied."""
+    if Path(path).is_dir():
+        from ..bundle import load_bundle
+
+        bundle = load_bundle(path)
+        if bundle.classes != classes:
+            raise SystemExit(f"{path} was trained on different classes")
+        teacher = bundle.model
+    else:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved["classes"] != classes:
+            raise SystemExit(f"{path} was trained on different classes")
+        teacher = make_model(len(classes), "random", Path(), saved["architecture"])
+        teacher.load_state_dict(saved["state"])
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.to(device).to(memory_format=torch.channels_last).eval()
