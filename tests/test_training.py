@@ -505,8 +505,6 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
 
     # A bundle folder as the teacher ("born-again" self-distillation from a shipped MobileNetV2): its raw
     # logits, its network unchanged; online and with cached views (keyed by the bundle's weights checksum).
-    from snakeid_desktop.bundle import load_bundle
-
     member = load_teacher(str(tmp_path / "member"), loaded[0], torch.device("cpu"))
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -521,6 +519,19 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
         "b" + load_bundle(tmp_path / "member").metadata["weights_sha256"][:16]]
     with pytest.raises(SystemExit, match="different classes"):
         load_teacher(str(tmp_path / "member"), loaded[0][::-1], torch.device("cpu"))
+
+    # Online ensemble of two bundles: the log of the mean of their calibrated probabilities on each batch.
+    from snakeid_desktop.training.train import MeanOfCalibrated
+
+    temperature = load_bundle(tmp_path / "member").temperature
+    pair = MeanOfCalibrated([(member, temperature), (member, 1.0)])
+    with torch.no_grad():
+        raw = member(x)
+        expected = torch.log((F.softmax(raw / temperature, 1) + F.softmax(raw, 1)) / 2)
+        assert torch.allclose(pair(x), expected, atol=1e-5)
+    assert len(train(_config(root, tmp_path / "self-ens", epochs=1, freeze_blocks=0,
+                             teacher_checkpoint=str(tmp_path / "member"), ensemble_bundle=str(tmp_path / "member")),
+                     loaded)["history"]) == 1
 
     with pytest.raises(SystemExit, match="--freeze-blocks 0"):
         train(_config(root, tmp_path / "frozen", teacher_checkpoint=str(teacher_path)), loaded)

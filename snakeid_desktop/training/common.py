@@ -65,8 +65,9 @@ class TrainConfig:
     # student's epochs draw from them: teacher and student always see the same crop, and an epoch
     # costs only the student.
     teacher_views: int = 0
-    # With teacher_views: a model bundle (e.g. the shipped one) whose calibrated probabilities are averaged
-    # with the teacher's calibrated ones (its temperature from teacher_report.json) into the target.
+    # A model bundle (e.g. the shipped one) whose calibrated probabilities are averaged with the teacher's
+    # calibrated ones (a bundle's temperature, or a teacher.pt's from teacher_report.json) into the target:
+    # on the cached views with teacher_views, else on every batch.
     ensemble_bundle: str | None = None
     # Sizes at which the final model is measured on val; the best becomes the bundle's input size.
     candidate_eval_sizes: list[int] = field(default_factory=lambda: [160, 192, 224])

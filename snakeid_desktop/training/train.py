@@ -200,18 +200,35 @@ def cached_teacher_views(teacher, cfg: TrainConfig, train_images, augment, devic
     return torch.stack(images), torch.stack(logits)
 
 
+def teacher_temperature(path: str) -> float:
+    """The calibrated temperature of a teacher: a bundle's own, or the one in teacher_report.json beside a teacher.pt."""
+    source = Path(path)
+    if source.is_dir():
+        return float(json.loads((source / "model.json").read_text())["temperature"])
+    return float(json.loads((source.parent / "teacher_report.json").read_text())["chosen"]["temperature"])
+
+
+class MeanOfCalibrated(nn.Module):
+    """An ensemble teacher run on every batch: the log of the mean of its members' calibrated probabilities
+    (log-probabilities, which the distillation loss at temperature 1 takes as they are)."""
+
+    def __init__(self, members: list[tuple[nn.Module, float]]):
+        super().__init__()
+        self.members = nn.ModuleList(m for m, _ in members)
+        self.temperatures = [t for _, t in members]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = [F.softmax(m(x).float() / t, 1) for m, t in zip(self.members, self.temperatures)]
+        return torch.log((sum(probs) / len(probs)).clamp_min(1e-8))
+
+
 @torch.no_grad()
 def ensemble_targets(cfg: TrainConfig, images: torch.Tensor, teacher_logits: torch.Tensor, classes: list[str]) -> torch.Tensor:
     """Log of the mean of the teacher's and ``cfg.ensemble_bundle``'s calibrated probabilities on the
     cached views: log-probabilities, so the distillation loss at temperature 1 takes them as they are."""
     from ..predictor import Predictor
 
-    source = Path(cfg.teacher_checkpoint)
-    if source.is_dir():
-        temperature = json.loads((source / "model.json").read_text())["temperature"]
-    else:
-        temperature = json.loads((source.parent / "teacher_report.json").read_text())["chosen"]["temperature"]
-    teacher_probs = F.softmax(teacher_logits.float() / temperature, -1)
+    teacher_probs = F.softmax(teacher_logits.float() / teacher_temperature(cfg.teacher_checkpoint), -1)
     member = Predictor.load(cfg.ensemble_bundle, num_threads=cfg.threads)
     if member.bundle.classes != classes:
         raise SystemExit(f"{cfg.ensemble_bundle} was trained on different classes")
@@ -287,6 +304,10 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
         if cfg.ensemble_bundle:
             teacher_logits = ensemble_targets(cfg, teacher_images, teacher_logits, classes)
         teacher = None  # its outputs are all cached: the epochs cost only the student
+    elif teacher is not None and cfg.ensemble_bundle:
+        teacher = MeanOfCalibrated([(teacher, teacher_temperature(cfg.teacher_checkpoint)),
+                                    (load_teacher(cfg.ensemble_bundle, classes, device),
+                                     teacher_temperature(cfg.ensemble_bundle))]).eval()
     if frozen:
         train_views = cached_train_views(model, cfg, train_images, augment, device)
         val_hidden = prefix_activations(model, lambda sl: val_x[sl], len(val_x), frozen, device, "val activations")
