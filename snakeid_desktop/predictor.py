@@ -25,8 +25,10 @@ DEFAULT_TOP_K = 3
 log = logging.getLogger(__name__)
 
 
-# How many venomous candidates the warning names (the probability mass behind it covers them all).
+# How many venomous candidates the warning names (the probability mass behind it covers them all), and
+# the least probability a named one has: "Possible: ... (under 1%)" beside a 99% cobra is noise, not caution.
 RISKY_NAMED = 3
+RISKY_MIN_PROBABILITY = 0.01
 
 
 def decide(
@@ -89,7 +91,7 @@ def decide(
         top=top,
         not_snake_probability=round(not_snake_p, 6),
         venom_probability=venom_p,
-        risky=tuple(venomous[:RISKY_NAMED]) if risk else (),
+        risky=tuple([c for c in venomous if c.probability >= RISKY_MIN_PROBABILITY][:RISKY_NAMED]) if risk else (),
         country=country,
         country_source=country_source,
     )

@@ -7,6 +7,7 @@ from PIL import Image
 from snakeid_desktop.bundle import NOT_SNAKE, Thresholds
 from snakeid_desktop.catalogue import default_catalogue
 from snakeid_desktop.predictor import decide
+from snakeid_desktop.safety import SEEK_HELP
 
 CATALOGUE = default_catalogue()
 HARMLESS = "xenopeltis-unicolor"
@@ -125,6 +126,7 @@ def test_warning_rule_properties(raw, risk, top_k, region):
     # A named harmless species is only ever shown green without the warning.
     assert not (pred.shows_harmless and pred.risk)
     assert all(c.venomous != "no" for c in pred.risky)
+    assert all(c.probability >= 0.01 for c in pred.risky)
     if region is not None:
         assert {c.species for c in pred.top} <= region
     probabilities = [c.probability for c in pred.top]
@@ -249,3 +251,33 @@ def test_an_other_snake_answer_is_a_snake_treated_as_venomous():
     # In a country none of the known species lives in, it is still outside coverage (warned), never a species.
     far = decide(torch.tensor([0.05, 0.02, 0.9, 0.03]), classes, CATALOGUE, THRESHOLDS, in_play=set(), country="IS")
     assert far.verdict == "outside_coverage" and far.risk
+
+
+MANY = ["naja-philippinensis", "naja-mossambica", "naja-sumatrana", "bitis-arietans", "dendroaspis-polylepis",
+        "xenopeltis-unicolor", "ptyas-carinata", NOT_SNAKE]
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.lists(st.floats(0.0, 1.0), min_size=len(MANY), max_size=len(MANY)).filter(lambda v: sum(v) > 1e-3),
+       risk=st.floats(0.0, 0.3))
+def test_the_warning_names_the_likeliest_venomous_candidates_of_at_least_one_percent(raw, risk):
+    from snakeid_desktop.safety import warning_text
+
+    probs = torch.tensor(raw) / sum(raw)
+    pred = decide(probs, MANY, CATALOGUE, Thresholds(species=0.6, not_snake=0.5, risk=risk), 3)
+    venomous = sorted(((float(p), c) for p, c in zip(probs, MANY) if c in MANY[:5]), reverse=True)
+    expected = [c for p, c in venomous if round(p, 6) >= 0.01][:3] if pred.risk else []
+    assert [c.species for c in pred.risky] == expected
+    text = warning_text(pred, CATALOGUE)
+    assert (text is None) == (not pred.risk)
+    if text is not None and "Possible:" in text:  # no candidate named as a possibility it barely is
+        assert "under 1%" not in text.split("Possible:", 1)[1]
+
+
+def test_a_confident_cobra_names_no_negligible_alternatives():
+    from snakeid_desktop.safety import warning_text
+
+    probs = torch.tensor([0.985, 0.004, 0.003, 0.002, 0.001, 0.003, 0.001, 0.001])
+    pred = decide(probs, MANY, CATALOGUE, THRESHOLDS, 3)
+    assert pred.verdict == "species" and pred.risk and [c.species for c in pred.risky] == ["naja-philippinensis"]
+    assert warning_text(pred, CATALOGUE) == f"This looks like a venomous snake. {SEEK_HELP}"
