@@ -46,25 +46,18 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-    from torch.nn import functional as F
-
-    from snakeid_desktop.bundle import NOT_SNAKE
     from snakeid_desktop.catalogue import default_catalogue
     from snakeid_desktop.model import build_model
     from snakeid_desktop.preprocess import Preprocessing
-    from snakeid_desktop.safety import OTHER_SNAKE
     from snakeid_desktop.training import data as tdata
     from snakeid_desktop.training.common import TrainConfig, load_data, predict_logits
-    from snakeid_desktop.training.finalize import choose_thresholds, fit_temperature, metrics_for, risk_tradeoff
+    from snakeid_desktop.training.refit_risk import refitted_figures
 
     torch.set_num_threads(args.threads)
     classes, train_s, train_images, val_s, val_images = load_data(TrainConfig(data=args.data))
     labels = torch.tensor([s.label for s in val_s])
     x = tdata.eval_tensors(val_images, Preprocessing(args.size, round(args.size / 0.875)))
     catalogue = default_catalogue()
-    venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
-    not_snake, other = classes.index(NOT_SNAKE), classes.index(OTHER_SNAKE)
-    species_photos = (labels != not_snake) & (labels != other)
 
     def logits_of(state: dict) -> torch.Tensor:
         model = build_model("mobilenet_v2", num_classes=len(classes))
@@ -93,19 +86,11 @@ def main() -> int:
         return model.state_dict()
 
     def report(name: str, logits: torch.Tensor) -> None:
-        t = fit_temperature(logits, labels)
-        probs = F.softmax(logits / t, 1)
-        th = choose_thresholds(probs, labels, classes, venom)
-        m = metrics_for(probs, labels, classes, th, catalogue)
-        ranked = probs.clone()
-        ranked[:, not_snake] = -1.0
-        top1 = float((ranked.argmax(1)[species_photos] == labels[species_photos]).float().mean())
-        at = next(r for r in risk_tradeoff(probs, labels, classes, venom) if r["threshold"] == th.risk)
-        print(f"{name}: species top-1 {100 * top1:.1f}%  macro-F1 {m['macro_f1']:.3f}  ECE {m['ece']:.3f}  "
-              f"rejected/kept {100 * m['not_snake_rejection']:.1f}/{100 * m['snake_retention']:.1f}%  "
-              f"warning at {th.risk}: venomous unwarned {100 * at['venomous_unwarned']:.1f}%, harmless warned "
-              f"{100 * at['harmless_flagged']:.1f}%, non-snakes warned {100 * at['not_snake_flagged']:.1f}%",
-              flush=True)
+        f = refitted_figures(logits, labels, classes, catalogue)
+        print(f"{name}: species top-1 {100 * f['species_top1']:.1f}%  macro-F1 {f['macro_f1']:.3f}  ECE {f['ece']:.3f}  "
+              f"rejected/kept {100 * f['rejected']:.1f}/{100 * f['kept']:.1f}%  warning at {f['risk']}: venomous "
+              f"unwarned {100 * f['venomous_unwarned']:.1f}%, harmless warned {100 * f['harmless_warned']:.1f}%, "
+              f"non-snakes warned {100 * f['non_snakes_warned']:.1f}%", flush=True)
 
     states = [load_member(spec) for spec in args.member]
     for spec, state in zip(args.member, states):

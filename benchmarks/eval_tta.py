@@ -42,7 +42,6 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from torch.nn import functional as F
 
     from snakeid_desktop.bundle import NOT_SNAKE
     from snakeid_desktop.evaluation import collect_labelled_paths
@@ -50,14 +49,11 @@ def main() -> int:
     from snakeid_desktop.predictor import Predictor
     from snakeid_desktop.preprocess import Preprocessing, eval_transform
     from snakeid_desktop.safety import OTHER_SNAKE
-    from snakeid_desktop.training.finalize import (choose_thresholds, fit_temperature, metrics_for,
-                                                   risk_tradeoff)
-    from snakeid_desktop.training.refit_risk import cross_fitted_unwarned
+    from snakeid_desktop.training.refit_risk import refitted_figures
 
     predictor = Predictor.load(args.weights, num_threads=args.threads)
     classes = predictor.bundle.classes
     catalogue = predictor.catalogue
-    venom = {c: catalogue.get(c).venomous for c in classes if c != NOT_SNAKE}
     data = Path(args.data)
     items = collect_labelled_paths(data / "snakes" / "val", data / "not-snake" / "val",
                                    predictor.bundle.species_classes)
@@ -93,19 +89,12 @@ def main() -> int:
     print(f"{'views averaged':30} {'passes':>18} {'top-1':>6} {'F1':>6} {'ECE':>6} {'rejected/kept':>13}  "
           f"{'warning at <=1% unwarned (harmless / non-snakes warned)':>40}  cross-fitted (unwarned / harmless / non-snakes)")
     for name, (members, passes) in VIEW_SETS.items():
-        mean = torch.stack([logits[m] for m in members]).mean(0)
-        probs = F.softmax(mean / fit_temperature(mean, labels), 1)
-        thresholds = choose_thresholds(probs, labels, classes, venom)
-        m = metrics_for(probs, labels, classes, thresholds, catalogue)
-        ranked = probs.clone()
-        ranked[:, not_snake] = -1.0
-        top1 = float((ranked.argmax(1)[species_photos] == labels[species_photos]).float().mean())
-        at = next(r for r in risk_tradeoff(probs, labels, classes, venom) if r["threshold"] == thresholds.risk)
-        xfit = cross_fitted_unwarned(probs, labels, classes, venom)
-        print(f"{name:30} {passes:>18} {100 * top1:5.1f}% {m['macro_f1']:6.3f} {m['ece']:6.3f} "
-              f"{100 * m['not_snake_rejection']:5.1f}/{100 * m['snake_retention']:4.1f}%  "
-              f"{thresholds.risk:>5}: {100 * at['venomous_unwarned']:3.1f}% unwarned, {100 * at['harmless_flagged']:4.1f}% / "
-              f"{100 * at['not_snake_flagged']:4.1f}% warned  {100 * xfit['venomous_unwarned']:4.1f}% / "
+        f = refitted_figures(torch.stack([logits[m] for m in members]).mean(0), labels, classes, catalogue)
+        xfit = f["cross_fitted"]
+        print(f"{name:30} {passes:>18} {100 * f['species_top1']:5.1f}% {f['macro_f1']:6.3f} {f['ece']:6.3f} "
+              f"{100 * f['rejected']:5.1f}/{100 * f['kept']:4.1f}%  "
+              f"{f['risk']:>5}: {100 * f['venomous_unwarned']:3.1f}% unwarned, {100 * f['harmless_warned']:4.1f}% / "
+              f"{100 * f['non_snakes_warned']:4.1f}% warned  {100 * xfit['venomous_unwarned']:4.1f}% / "
               f"{100 * xfit['harmless_flagged']:4.1f}% / {100 * xfit['not_snake_flagged']:4.1f}%", flush=True)
     return 0
 

@@ -602,3 +602,19 @@ def test_other_snakes_become_one_class_that_counts_as_venomous(tiny_data, tmp_pa
     assert default_catalogue().get(OTHER_SNAKE).common_name == "A snake SnakeID does not know"
     no_others = load_data(_config(root, tmp_path / "w2", other_snakes=False))[0]
     assert OTHER_SNAKE not in no_others
+
+
+def test_refitted_figures_of_separable_logits_are_perfect_and_of_noise_are_not():
+    from snakeid_desktop.training.refit_risk import refitted_figures
+
+    classes = ["naja-philippinensis", "xenopeltis-unicolor", "other_snake", NOT_SNAKE]
+    labels = torch.tensor([0] * 30 + [1] * 30 + [2] * 10 + [3] * 30)
+    sharp = F.one_hot(labels, len(classes)).float() * 8.0
+    perfect = refitted_figures(sharp, labels, classes, default_catalogue())
+    assert perfect["species_top1"] == 1.0 and perfect["rejected"] == 1.0 and perfect["kept"] == 1.0
+    assert perfect["venomous_unwarned"] == 0.0 and perfect["harmless_warned"] == 0.0
+    assert perfect["non_snakes_warned"] == 0.0 and perfect["cross_fitted"]["venomous_unwarned"] == 0.0
+    torch.manual_seed(0)
+    noise = refitted_figures(torch.randn(len(labels), len(classes)), labels, classes, default_catalogue())
+    assert noise["species_top1"] < 0.8 and noise["venomous_unwarned"] <= 0.01  # the warning stays safe, at a cost
+    assert noise["harmless_warned"] > 0.5
