@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--weights", help="model bundle folder (default: weights/ if it holds a model)")
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "screenshot.png"))
     parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--photo", help="classify this photo instead of the generated drawing (to look at the app "
+                                        "on real photos; never for the README, whose picture must be free to publish)")
     args = parser.parse_args()
 
     if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("SNAKEID_SCREENSHOT_CHILD"):
@@ -71,7 +73,7 @@ def main() -> int:
 
             print(f"No model in {weights}: using a random test bundle (the verdict shown is meaningless).")
             weights = make_test_bundle(work / "bundle")
-        photo = draw_sample_snake(work / "sample-snake.jpg")
+        photo = Path(args.photo) if args.photo else draw_sample_snake(work / "sample-snake.jpg")
 
         app = QApplication.instance() or QApplication(["snakeid-screenshot"])
         app.setApplicationName("SnakeID")
