@@ -207,3 +207,43 @@ def folder_run_calls(monkeypatch):
 
     monkeypatch.setattr(FolderRun, "classify", spy)
     return calls
+
+
+# ------------------------------------------------------------------ GUI windows (Qt imported only when used)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from snakeid_desktop.gui.settings import AppSettings
+
+    return AppSettings(tmp_path / "config" / "settings.ini")
+
+
+@pytest.fixture
+def make_window(qtbot, settings, test_bundle_dir):
+    """Main windows with their own inference controller (the app's model loader unless a factory is given),
+    shown and, by default, with the model ready; each is closed afterwards and must leave no worker running."""
+    from snakeid_desktop.gui.inference_worker import InferenceController
+    from snakeid_desktop.gui.main_window import MainWindow
+
+    windows = []
+
+    def make(weights_dir=None, predictor_factory=None, wait_ready=True, **window_options):
+        controller = InferenceController(weights_dir or test_bundle_dir, predictor_factory=predictor_factory)
+        window = MainWindow(controller, settings, **window_options)
+        qtbot.addWidget(window)
+        windows.append(window)
+        window.show()
+        if wait_ready:
+            qtbot.waitUntil(lambda: controller.state in ("ready", "failed"), timeout=60_000)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.controller.is_running
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()

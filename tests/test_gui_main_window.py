@@ -24,11 +24,7 @@ from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDialog  # noqa: E402
 
-from snakeid_desktop.gui.inference_worker import (  # noqa: E402
-    InferenceController,
-    PathSource,
-    running_worker_threads,
-)
+from snakeid_desktop.gui.inference_worker import PathSource, running_worker_threads  # noqa: E402
 from snakeid_desktop.gui.main_window import MainWindow  # noqa: E402
 from snakeid_desktop.gui.settings import AppSettings  # noqa: E402
 from tests.conftest import SlowPredictor  # noqa: E402
@@ -100,36 +96,6 @@ def assert_well_formed_card(window: MainWindow) -> None:
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def settings(tmp_path) -> AppSettings:
-    return AppSettings(tmp_path / "config" / "settings.ini")
-
-
-@pytest.fixture
-def make_window(qtbot, settings, test_bundle_dir):
-    windows = []
-
-    def make(weights_dir=None, predictor_factory=None, wait_ready=True, **window_options) -> MainWindow:
-        controller = InferenceController(weights_dir or test_bundle_dir, predictor_factory=predictor_factory)
-        window = MainWindow(controller, settings, **window_options)
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        if wait_ready:
-            qtbot.waitUntil(lambda: controller.state in ("ready", "failed"), timeout=30_000)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.controller.is_running
-
-
-@pytest.fixture
-def window(make_window) -> MainWindow:
-    return make_window()
 
 
 @pytest.fixture

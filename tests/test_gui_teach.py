@@ -20,10 +20,9 @@ from PIL import Image, ImageDraw  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from snakeid_desktop.catalogue import default_catalogue  # noqa: E402
-from snakeid_desktop.gui.inference_worker import InferenceController, ModelInfo, Outcome, RgbPixels  # noqa: E402
+from snakeid_desktop.gui.inference_worker import ModelInfo, Outcome, RgbPixels  # noqa: E402
 from snakeid_desktop.gui.main_window import MainWindow  # noqa: E402
 from snakeid_desktop.gui.result_card import ResultCard  # noqa: E402
-from snakeid_desktop.gui.settings import AppSettings  # noqa: E402
 from snakeid_desktop.gui.taught import StoredRow, TaughtStatus, names_from_folder  # noqa: E402
 from snakeid_desktop.gui.teach_dialog import VENOM_CHOICES, parse_countries  # noqa: E402
 from snakeid_desktop.my_species import SpeciesStore  # noqa: E402
@@ -56,35 +55,6 @@ def striped_photos(folder: Path, count: int = 8, extras: bool = True) -> Path:
 
 
 # ---------------------------------------------------------------- windows
-
-
-@pytest.fixture
-def settings(tmp_path) -> AppSettings:
-    return AppSettings(tmp_path / "config" / "settings.ini")
-
-
-@pytest.fixture
-def make_window(qtbot, settings, test_bundle_dir):
-    windows = []
-
-    def make() -> MainWindow:
-        # The app's own model loader: it answers with the species taught on this computer.
-        window = MainWindow(InferenceController(test_bundle_dir), settings)
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.controller.state in ("ready", "failed"), timeout=WAIT_MS)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.controller.is_running
-
-
-@pytest.fixture
-def window(make_window) -> MainWindow:
-    return make_window()
 
 
 def open_teach(window: MainWindow):
