@@ -18,15 +18,7 @@ from snakeid_desktop.gui import main_window as main_window_module  # noqa: E402
 from snakeid_desktop.region import describe_coverage  # noqa: E402
 from snakeid_desktop.results import FileResult  # noqa: E402
 from tests.conftest import SlowPredictor  # noqa: E402
-from tests.test_gui_main_window import (  # noqa: E402,F401  (fixtures)
-    draw_photo,
-    factory_for,
-    make_window,
-    mime_with_urls,
-    send_drop,
-    settings,
-    window,
-)
+from tests.test_gui_main_window import draw_photo, factory_for, mime_with_urls, send_drop  # noqa: E402
 
 pytestmark = [
     pytest.mark.qt_log_ignore("This plugin does not support (propagateSizeHints|raise)"),
