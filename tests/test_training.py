@@ -628,3 +628,25 @@ def test_refitted_figures_of_separable_logits_are_perfect_and_of_noise_are_not()
     noise = refitted_figures(torch.randn(len(labels), len(classes)), labels, classes, default_catalogue())
     assert noise["species_top1"] < 0.8 and noise["venomous_unwarned"] <= 0.01  # the warning stays safe, at a cost
     assert noise["harmless_warned"] > 0.5
+
+
+def test_bootstrap_of_the_warning_is_tight_on_separable_val_and_wide_when_one_photo_decides():
+    from snakeid_desktop.training.refit_risk import bootstrap_warning
+
+    classes = ["naja-philippinensis", "xenopeltis-unicolor", NOT_SNAKE]
+    venom = {"naja-philippinensis": "yes", "xenopeltis-unicolor": "no"}
+    labels = torch.tensor([0] * 100 + [1] * 100 + [2] * 100)
+    clean = F.one_hot(labels, 3).float() * 0.98 + 0.01
+    tight = bootstrap_warning(clean, labels, classes, venom, resamples=200)
+    assert tight["harmless_warned"] == [0.0, 0.0, 0.0] and tight["venomous_unwarned_left_out"] == [0.0, 0.0, 0.0]
+    assert tight["threshold"][0] == tight["threshold"][2]  # every resample fits the same threshold
+    # Two venomous photos with almost no venomous mass: whether a resample holds them moves the threshold,
+    # and with it the false alarms on the harmless snakes whose venomous mass is spread out.
+    hard = clean.clone()
+    hard[:2] = torch.tensor([0.02, 0.97, 0.01])
+    hard[100:200, 0] = torch.linspace(0.01, 0.3, 100)
+    hard[100:200, 1] = 0.99 - hard[100:200, 0]
+    wide = bootstrap_warning(hard, labels, classes, venom, resamples=200)
+    assert wide["threshold"][0] < wide["threshold"][2]
+    assert wide["harmless_warned"][2] - wide["harmless_warned"][0] > 0.3
+    assert all(lo <= mid <= hi for lo, mid, hi in (wide[k] for k in wide if k != "resamples"))

@@ -8,6 +8,7 @@ The warning is on when the calibrated probability mass of all venomous species r
 snakes unwarned (``finalize.choose_risk_threshold``), and prints:
 - the trade-off curve (venomous unwarned / harmless flagged / non-snakes flagged per threshold);
 - a cross-fitted estimate: the threshold fitted on one half of val, measured on the other, both ways;
+- bootstrap percentiles: how far the fitted threshold and its false alarms move with which photos are in val;
 - the snakes of unknown species (``other-snakes/val``, all venomous): unwarned and called "not a snake".
 With ``--write`` the threshold and these figures go into the bundle's metadata (re-signed); the network
 weights, temperature and other thresholds stay as they are.
@@ -69,6 +70,34 @@ def cross_fitted_unwarned(probs: torch.Tensor, labels: torch.Tensor, classes: li
             "not_snake_flagged": round(neg_flagged / max(1, negatives), 4)}
 
 
+def bootstrap_warning(probs: torch.Tensor, labels: torch.Tensor, classes: list[str], venom: dict,
+                      resamples: int = 1000, seed: int = 0) -> dict:
+    """How much the warning's figures owe to which photos happen to be in val: val is resampled with
+    replacement, the threshold refitted on each resample as ``finalize`` fits it, and measured on that
+    resample (what a bundle would report) and on the photos the resample left out (what it would do on
+    others). Returns 5th / 50th / 95th percentiles of each figure."""
+    ns = classes.index(NOT_SNAKE)
+    is_venomous = torch.tensor([c != NOT_SNAKE and counts_as_venomous(venom.get(c, "unknown")) for c in classes])
+    mass = venom_mass(probs, classes, venom)
+    snake = labels != ns
+    venomous, harmless = snake & is_venomous[labels], snake & ~is_venomous[labels]
+    gen = torch.Generator().manual_seed(seed)
+    rows = {k: [] for k in ("threshold", "harmless_warned", "non_snakes_warned", "venomous_unwarned_left_out")}
+    for _ in range(resamples):
+        pick = torch.randint(0, len(labels), (len(labels),), generator=gen)
+        t = choose_risk_threshold(probs[pick], labels[pick], classes, venom)
+        warned = mass >= t
+        counts = torch.bincount(pick, minlength=len(labels)).float()
+        left_out = counts == 0
+        rows["threshold"].append(t)
+        rows["harmless_warned"].append(float((counts * (harmless & warned)).sum() / (counts * harmless).sum()))
+        rows["non_snakes_warned"].append(float((counts * (~snake & warned)).sum() / (counts * ~snake).sum()))
+        rows["venomous_unwarned_left_out"].append(float((left_out & venomous & ~warned).sum()
+                                                         / (left_out & venomous).sum().clamp_min(1)))
+    return {k: [round(float(v), 4) for v in torch.tensor(vals).quantile(torch.tensor([0.05, 0.5, 0.95]))]
+            for k, vals in rows.items()} | {"resamples": resamples}
+
+
 def refitted_figures(logits: torch.Tensor, labels: torch.Tensor, classes: list[str], catalogue) -> dict:
     """Val figures of raw logits (a variant, an average of views or of networks) with the temperature and
     every threshold refitted on them as ``finalize`` fits a new bundle: species top-1 on the photos of
@@ -115,6 +144,7 @@ def main(argv=None) -> int:
     threshold = choose_risk_threshold(probs, labels, classes, venom)
     chosen = next(r for r in curve if r["threshold"] == threshold)
     crossfit = cross_fitted_unwarned(probs, labels, classes, venom)
+    bootstrap = bootstrap_warning(probs, labels, classes, venom)
 
     other_dir = data / "other-snakes" / "val"
     other = {}
@@ -128,7 +158,7 @@ def main(argv=None) -> int:
                                                  .float().mean()), 4)}
     report = {"old_risk_threshold": bundle.thresholds.risk, "risk_threshold": threshold,
               "target_venomous_unwarned": MAX_VENOMOUS_UNWARNED, "at_threshold": chosen,
-              "cross_fitted": crossfit, "other_snakes_val": other,
+              "cross_fitted": crossfit, "bootstrap_5_50_95_percent": bootstrap, "other_snakes_val": other,
               "curve": [r for r in curve if round(r["threshold"] * 200) % 2 == 0]}  # every 0.01
     print(json.dumps(report, indent=1))
     if ns.write:
