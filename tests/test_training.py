@@ -549,7 +549,7 @@ def test_teacher_run_saves_a_teacher_that_distillation_can_use(tiny_data, tmp_pa
         load_teacher(str(teacher_path), loaded[0][::-1], torch.device("cpu"))
 
 
-def test_risk_threshold_is_the_highest_leaving_at_most_one_percent_of_venomous_snakes_unwarned():
+def test_risk_threshold_is_the_highest_leaving_at_most_half_a_percent_of_venomous_snakes_unwarned():
     from snakeid_desktop.training.finalize import choose_risk_threshold, risk_tradeoff
 
     venomous, harmless = "naja-philippinensis", "xenopeltis-unicolor"
@@ -566,11 +566,13 @@ def test_risk_threshold_is_the_highest_leaving_at_most_one_percent_of_venomous_s
     probs, labels = torch.tensor(probs), torch.tensor(labels)
     t = choose_risk_threshold(probs, labels, classes, venom)
     unwarned = ((probs[:200, 1] < t).float().mean()).item()
-    assert unwarned <= 0.01
+    assert unwarned <= 0.005  # half the 1% promise: a fit right at 1% leaves more than 1% on other photos
     # ... and it is the highest such value on the grid: the next one up leaves too many unwarned.
     curve = risk_tradeoff(probs, labels, classes, venom)
     higher = [r for r in curve if r["threshold"] > t]
-    assert all(r["venomous_unwarned"] > 0.01 for r in higher)
+    assert higher and all(r["venomous_unwarned"] > 0.005 for r in higher)
+    # Fitted to the promise itself it would sit higher, one venomous photo closer to the edge.
+    assert choose_risk_threshold(probs, labels, classes, venom, target=0.01) > t
     row = next(r for r in curve if r["threshold"] == t)
     assert row["harmless_flagged"] == pytest.approx(((probs[200:, 1] >= t).float().mean()).item(), abs=1e-4)
 
