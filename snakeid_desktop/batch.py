@@ -381,6 +381,16 @@ class BatchEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def other_files_note(other_files: list[str]) -> str | None:
+    """One sentence on files a folder scan left out because they are not photos by their name, or None."""
+    if not other_files:
+        return None
+    count = len(other_files)
+    noun = "file was" if count == 1 else "files were"
+    return (f"{count} other {noun} not classified: not photos by their name "
+            f"(e.g. {Path(other_files[0]).name}).")
+
+
 class FolderRun:
     """One folder through the whole pipeline: scan, then classify (resume cache + engine).
 
@@ -418,15 +428,24 @@ class FolderRun:
         self.cache_hits = 0
         self.cache_error: str | None = None  # why the resume cache could not be used, if it could not
         self.cancelled = False
+        # Visible files that are not photos by their name (notes, videos, camera raw files): not rows, but
+        # counted, so the user hears that they were left out.
+        self.other_files: list[str] = []
 
     @property
     def total(self) -> int:
         return len(self.paths)
 
+    def other_files_note(self) -> str | None:
+        """One sentence on the files the scan left out because they are not photos, or None."""
+        return other_files_note(self.other_files)
+
     def scan(self) -> list[str]:
         """The photos to classify, listed up front: that gives progress a total (100k paths are a few MB)."""
         self.paths = []
-        for path in scan_images(self.folder, self.recursive, self._on_problem, self._on_scan_progress):
+        self.other_files = []
+        for path in scan_images(self.folder, self.recursive, self._on_problem, self._on_scan_progress,
+                                on_other_file=lambda other: self.other_files.append(str(other))):
             if self.cancel.is_set():
                 break
             self.paths.append(str(path))

@@ -253,4 +253,6 @@ def run_batch_command(args, predictor_loader: Callable[[], "Predictor"], stderr:
     hits = f", {run.cache_hits} reused from an earlier run" if run.cache_hits else ""
     written = " and ".join(w.label for w in writers)
     say(f"{progress.done} photos classified ({failures} failed{hits}); wrote {written}")
+    if run.other_files:
+        say(run.other_files_note())
     return EXIT_SOME_FAILED if failures or scan_problems else EXIT_OK

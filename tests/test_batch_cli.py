@@ -39,11 +39,15 @@ def test_exit_codes_and_rows(tmp_path, predictor):
     assert len(rows) == 8 and sum(r["status"] == "error" for r in rows) == 3
     assert json.loads(out_json.read_text()) and len(json.loads(out_json.read_text())) == 8
     assert "8/8 photos" in err.getvalue() and "3 failed" in err.getvalue()
+    # notes.txt is no row, and the summary says it was left out (without failing the run for it).
+    assert "1 other file was not classified: not photos by their name (e.g. notes.txt)." in err.getvalue()
 
     for bad in files["bad"]:
         bad.unlink()
-    code = run_batch_command(batch_args(photos, out_csv, recursive=True), lambda: predictor, stderr=io.StringIO())
-    assert code == 0
+    (photos / "notes.txt").unlink()
+    err = io.StringIO()
+    code = run_batch_command(batch_args(photos, out_csv, recursive=True), lambda: predictor, stderr=err)
+    assert code == 0 and "not classified" not in err.getvalue()
     # Entries sorted by name, folders among files: "deeper/" comes before "photo_*".
     assert [r["path"] for r in read_csv(out_csv)] == [str(photos / "deeper" / "sub.jpg")] + [str(p) for p in files["good"]]
 

@@ -66,6 +66,8 @@ def test_run_completes_with_one_row_per_file(qtbot, tmp_path, predictor):
     assert {len(r.prediction.top) for r in dialog.model.results() if r.ok} == {10}
     assert dialog.progress_bar.value() == total == dialog.progress_bar.maximum()
     assert f"Done: {total} photos" in dialog.status_label.text()
+    # notes.txt is no row; the summary says it was left out.
+    assert "1 other file was not classified: not photos by their name (e.g. notes.txt)." in dialog.status_label.text()
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
     assert dialog.export_csv_button.isEnabled()
     assert snapshot(files["good"] + files["bad"]) == before

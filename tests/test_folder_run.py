@@ -137,3 +137,23 @@ def test_a_cache_that_cannot_open_is_said_once_and_every_file_is_classified(tmp_
 def test_an_unusable_folder_is_a_folder_error(tmp_path):
     with pytest.raises(FolderError):
         FolderRun(tmp_path / "missing").scan()
+
+
+def test_files_that_are_not_photos_are_counted_and_named_never_rows(tmp_path, predictor):
+    folder = tmp_path / "photos"
+    make_folder(folder, good=2)  # writes notes.txt too
+    (folder / "sub").mkdir()
+    (folder / "sub" / "IMG_0001.CR2").write_bytes(b"II*\x00raw")
+    (folder / "sub" / ".DS_Store").write_bytes(b"hidden: neither a row nor counted")
+    run = FolderRun(folder)
+    paths = run.scan()
+    assert sorted(p.rsplit("/", 1)[-1] for p in run.other_files) == ["IMG_0001.CR2", "notes.txt"]
+    assert not set(run.other_files) & set(paths)
+    assert run.other_files_note() == "2 other files were not classified: not photos by their name (e.g. notes.txt)."
+    assert FolderRun(tmp_path / "photos" / "sub", recursive=False).other_files_note() is None  # not scanned yet
+    only_photos = tmp_path / "clean"
+    make_photo(only_photos / "a.png", 1)
+    clean = FolderRun(only_photos)
+    clean.scan()
+    assert clean.other_files == [] and clean.other_files_note() is None
+    assert batch.other_files_note(["x/one.mov"]) == "1 other file was not classified: not photos by their name (e.g. one.mov)."

@@ -498,6 +498,8 @@ class BatchDialog(WorkDialog):
             parts.append(summary["cache_error"])
         if self._problems:
             parts.append(f"{len(self._problems)} sub-folder(s) skipped: {self._problems[0]}")
+        if summary.get("other_files"):
+            parts.append(summary["other_files"])
         if summary["cancelled"]:
             parts.append("Start again to resume.")
         self.status_label.setText(" ".join(parts))
@@ -718,7 +720,7 @@ def _classify_folder(folder: Path, recursive: bool, provider, use_cache: bool, r
             if chunk:  # shown even when the run then fails its row count: the user sees what there is
                 report(RowsReady(tuple(chunk)))
     return {"total": run.total, "cancelled": run.cancelled, "cache_hits": run.cache_hits,
-            "cache_error": run.cache_error}
+            "cache_error": run.cache_error, "other_files": run.other_files_note()}
 
 
 def _destination_problem(destination: Path) -> str | None:
