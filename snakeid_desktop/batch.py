@@ -381,16 +381,6 @@ class BatchEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def other_files_note(other_files: list[str]) -> str | None:
-    """One sentence on files a folder scan left out because they are not photos by their name, or None."""
-    if not other_files:
-        return None
-    count = len(other_files)
-    noun = "file was" if count == 1 else "files were"
-    return (f"{count} other {noun} not classified: not photos by their name "
-            f"(e.g. {Path(other_files[0]).name}).")
-
-
 class FolderRun:
     """One folder through the whole pipeline: scan, then classify (resume cache + engine).
 
@@ -437,8 +427,13 @@ class FolderRun:
         return len(self.paths)
 
     def other_files_note(self) -> str | None:
-        """One sentence on the files the scan left out because they are not photos, or None."""
-        return other_files_note(self.other_files)
+        """One sentence on the files the scan left out because they are not photos by their name, or None."""
+        if not self.other_files:
+            return None
+        count = len(self.other_files)
+        noun = "file was" if count == 1 else "files were"
+        return (f"{count} other {noun} not classified: not photos by their name "
+                f"(e.g. {Path(self.other_files[0]).name}).")
 
     def scan(self) -> list[str]:
         """The photos to classify, listed up front: that gives progress a total (100k paths are a few MB)."""

@@ -156,4 +156,5 @@ def test_files_that_are_not_photos_are_counted_and_named_never_rows(tmp_path, pr
     clean = FolderRun(only_photos)
     clean.scan()
     assert clean.other_files == [] and clean.other_files_note() is None
-    assert batch.other_files_note(["x/one.mov"]) == "1 other file was not classified: not photos by their name (e.g. one.mov)."
+    clean.other_files = ["x/one.mov"]
+    assert clean.other_files_note() == "1 other file was not classified: not photos by their name (e.g. one.mov)."
